@@ -1,0 +1,249 @@
+// Package cgroups places container processes in cgroups and applies the
+// resource limits of an OCI spec. It drives the cgroupfs managers of
+// github.com/opencontainers/cgroups (fs on v1, fs2 on v2) so that the rest of
+// the runtime never touches cgroupfs itself. The systemd driver is not
+// supported.
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+
+	libcg "github.com/opencontainers/cgroups"
+	// Registers the device rule writers (v1 files, v2 eBPF); without it the
+	// library refuses device rules.
+	_ "github.com/opencontainers/cgroups/devices"
+	"github.com/opencontainers/cgroups/fs"
+	"github.com/opencontainers/cgroups/fs2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// mountRoot is where every cgroup hierarchy lives; paths outside it are refused.
+const mountRoot = "/sys/fs/cgroup"
+
+// Stats are the statistics of a container's cgroups, as the library gathers them.
+type Stats = libcg.Stats
+
+// Manager handles the cgroups of one container.
+type Manager struct {
+	lib libcg.Manager
+	v2  bool
+	// paths is kept apart from the library's map, which Destroy empties.
+	paths map[string]string
+	// knowsDevices is false for a Manager rebuilt by Load: its device rules
+	// were never recorded, so Set must leave them as they are.
+	knowsDevices bool
+	extraDevices []specs.LinuxDeviceCgroup
+}
+
+// IsV2 reports whether /sys/fs/cgroup is a cgroup2 mount (unified host). The
+// library caches the answer for the life of the process.
+func IsV2() bool {
+	return libcg.IsCgroup2UnifiedMode()
+}
+
+// New prepares, without creating anything, the cgroup of container id.
+//
+// cgroupsPath is linux.cgroupsPath of the spec. An absolute path is taken
+// below /sys/fs/cgroup (below each v1 hierarchy). A relative path is taken,
+// as runc does, below the runtime's own cgroup on v1 (per hierarchy) and
+// below the parent of the runtime's own cgroup on v2. An empty path means the
+// relative path "<id>", again as runc does.
+//
+// r gives the limits to apply later with Set; its device rules are followed
+// by extraDevices, the allow rules the runtime adds (spec devices, default
+// devices), so that those win over a spec's deny rules.
+func New(id, cgroupsPath string, r *specs.LinuxResources, extraDevices []specs.LinuxDeviceCgroup) (*Manager, error) {
+	cfg := &libcg.Cgroup{}
+	if cgroupsPath == "" {
+		if id == "" || id == "." || id == ".." || strings.Contains(id, "/") {
+			return nil, fmt.Errorf("cgroup for container %q: invalid id for a default cgroup path", id)
+		}
+		cfg.Name = id
+	} else {
+		// The hierarchy roots (and, for relative paths, the runtime's own
+		// cgroup) must never be used: Destroy removes the tree below.
+		if filepath.Clean("/"+cgroupsPath) == "/" {
+			return nil, fmt.Errorf("cgroup for container %s: cgroupsPath %q names a root or the runtime's own cgroup", id, cgroupsPath)
+		}
+		cfg.Path = cgroupsPath
+	}
+
+	v2 := IsV2()
+	res, err := convert(r, v2)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup for container %s: %w", id, err)
+	}
+	if res.Devices, err = deviceRules(r, extraDevices); err != nil {
+		return nil, fmt.Errorf("cgroup for container %s: %w", id, err)
+	}
+	cfg.Resources = res
+
+	var lib libcg.Manager
+	if v2 {
+		lib, err = fs2.NewManager(cfg, "")
+	} else {
+		lib, err = fs.NewManager(cfg, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cgroup for container %s: %w", id, err)
+	}
+	m := &Manager{
+		lib:          lib,
+		v2:           v2,
+		paths:        maps.Clone(lib.GetPaths()),
+		knowsDevices: true,
+		extraDevices: extraDevices,
+	}
+	if err := checkPaths(m.paths, v2); err != nil {
+		return nil, fmt.Errorf("cgroup for container %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Load rebuilds the Manager of an existing container from the paths that
+// Paths returned. Its Set leaves device rules untouched, like runc update.
+func Load(paths map[string]string) (*Manager, error) {
+	v2 := IsV2()
+	if err := checkPaths(paths, v2); err != nil {
+		return nil, fmt.Errorf("load cgroup: %w", err)
+	}
+	cfg := &libcg.Cgroup{Resources: &libcg.Resources{}}
+	var (
+		lib libcg.Manager
+		err error
+	)
+	if v2 {
+		lib, err = fs2.NewManager(cfg, paths[""])
+	} else {
+		lib, err = fs.NewManager(cfg, maps.Clone(paths))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load cgroup %s: %w", paths, err)
+	}
+	return &Manager{lib: lib, v2: v2, paths: maps.Clone(paths)}, nil
+}
+
+// checkPaths refuses paths outside /sys/fs/cgroup and hierarchy roots, since
+// Destroy removes whatever cgroup tree they name. On v2 the only key is "".
+func checkPaths(paths map[string]string, v2 bool) error {
+	if len(paths) == 0 {
+		return errors.New("no cgroup paths")
+	}
+	if v2 {
+		if _, ok := paths[""]; !ok || len(paths) != 1 {
+			return fmt.Errorf("cgroup v2 needs a single unified path, got %v", paths)
+		}
+	}
+	for key, p := range paths {
+		rel, err := filepath.Rel(mountRoot, p)
+		if err != nil || !filepath.IsAbs(p) || filepath.Clean(p) != p || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("cgroup path %q is not below %s", p, mountRoot)
+		}
+		// v1 paths are /sys/fs/cgroup/<hierarchy>/<cgroup>: one level more.
+		if !v2 && !strings.Contains(rel, "/") {
+			return fmt.Errorf("cgroup path %q for %q is a hierarchy root", p, key)
+		}
+	}
+	return nil
+}
+
+// Paths returns the cgroup directories, keyed by v1 controller (or "" for
+// the v2 directory), to be saved in the container state for Load.
+func (m *Manager) Paths() map[string]string {
+	return maps.Clone(m.paths)
+}
+
+// Apply creates the cgroup directories and moves pid into them.
+func (m *Manager) Apply(pid int) error {
+	if err := m.lib.Apply(pid); err != nil {
+		return fmt.Errorf("create cgroup and add pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// AddPid moves pid into the existing cgroup (exec'd processes).
+func (m *Manager) AddPid(pid int) error {
+	if err := m.lib.AddPid("", pid); err != nil {
+		return fmt.Errorf("add pid %d to cgroup: %w", pid, err)
+	}
+	return nil
+}
+
+// Set applies the limits of r to the cgroup, which Apply must have created.
+// A limit this host cannot apply is an error naming the spec field.
+func (m *Manager) Set(r *specs.LinuxResources) error {
+	res, err := convert(r, m.v2)
+	if err != nil {
+		return err
+	}
+	if m.knowsDevices {
+		if res.Devices, err = deviceRules(r, m.extraDevices); err != nil {
+			return err
+		}
+	} else {
+		res.SkipDevices = true
+	}
+	if err := m.checkSupport(res); err != nil {
+		return err
+	}
+	if err := m.lib.Set(res); err != nil {
+		return fmt.Errorf("set cgroup resources: %w", err)
+	}
+	return nil
+}
+
+// Pids returns the pids of every process in the cgroup and its descendants.
+func (m *Manager) Pids() ([]int, error) {
+	pids, err := m.lib.GetAllPids()
+	if err != nil {
+		return nil, fmt.Errorf("list cgroup pids: %w", err)
+	}
+	return pids, nil
+}
+
+// Freeze stops every process of the cgroup (v1 freezer, v2 cgroup.freeze).
+func (m *Manager) Freeze() error {
+	if err := m.lib.Freeze(libcg.Frozen); err != nil {
+		return fmt.Errorf("freeze cgroup: %w", err)
+	}
+	return nil
+}
+
+// Thaw resumes the processes stopped by Freeze.
+func (m *Manager) Thaw() error {
+	if err := m.lib.Freeze(libcg.Thawed); err != nil {
+		return fmt.Errorf("thaw cgroup: %w", err)
+	}
+	return nil
+}
+
+// Frozen reports whether the cgroup is frozen.
+func (m *Manager) Frozen() (bool, error) {
+	state, err := m.lib.GetFreezerState()
+	if err != nil {
+		return false, fmt.Errorf("read freezer state: %w", err)
+	}
+	return state == libcg.Frozen, nil
+}
+
+// Stats gathers the memory, cpu, pids, blkio/io and hugetlb statistics.
+func (m *Manager) Stats() (*Stats, error) {
+	st, err := m.lib.GetStats()
+	if err != nil {
+		return nil, fmt.Errorf("cgroup stats: %w", err)
+	}
+	return st, nil
+}
+
+// Destroy removes the cgroup directories (and any sub-cgroups). It fails
+// while processes remain; directories already gone are not an error.
+func (m *Manager) Destroy() error {
+	if err := m.lib.Destroy(); err != nil {
+		return fmt.Errorf("remove cgroup: %w", err)
+	}
+	return nil
+}

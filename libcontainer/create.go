@@ -1,0 +1,403 @@
+package libcontainer
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/config"
+	"github.com/berth-containers/berth/libcontainer/hooks"
+	"github.com/berth-containers/berth/libcontainer/nsexec"
+	"github.com/berth-containers/berth/libcontainer/rootfs"
+	"github.com/berth-containers/berth/libcontainer/state"
+)
+
+// CreateOptions are the create command's options.
+type CreateOptions struct {
+	Root          string
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFds   int
+}
+
+// Container is a created container, as create leaves it.
+type Container struct {
+	State *state.State
+}
+
+// Create makes a container from a bundle: state directory, cgroup, and an
+// init process in its namespaces that waits for Start. On any error every
+// piece made so far is removed again.
+func Create(o CreateOptions) (c *Container, err error) {
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, fmt.Errorf("bundle path %s: %w", o.Bundle, err)
+	}
+	spec, err := config.Load(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Process == nil {
+		return nil, errors.New("config.json has no process to run")
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, errors.New("process.terminal is true but no --console-socket was given")
+	}
+	if !spec.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
+	dir, err := state.Create(o.Root, o.ID)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{opts: o, spec: spec, dir: dir, bundle: bundle, initPid: -1}
+	defer func() {
+		if err != nil {
+			b.cleanup()
+		}
+		dir.Unlock()
+	}()
+	if err := b.run(); err != nil {
+		return nil, err
+	}
+	return &Container{State: b.st}, nil
+}
+
+// builder carries a create through its steps and knows what to undo.
+type builder struct {
+	opts    CreateOptions
+	spec    *specs.Spec
+	dir     *state.Dir
+	bundle  string
+	cg      *cgroups.Manager
+	cmd     *exec.Cmd
+	initPid int
+	st      *state.State
+}
+
+func (b *builder) cleanup() {
+	if b.initPid > 0 {
+		unix.Kill(b.initPid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(b.initPid, &ws, 0, nil)
+	}
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Kill()
+		b.cmd.Wait()
+	}
+	if b.cg != nil {
+		if err := b.cg.Destroy(); err != nil {
+			slog.Warn("remove cgroup after failed create", "error", err)
+		}
+	}
+	if err := b.dir.Remove(); err != nil {
+		slog.Warn("remove state after failed create", "error", err)
+	}
+}
+
+// deviceRules are the allow rules the runtime adds to the spec's own:
+// the default devices and the spec's linux.devices must be usable.
+func deviceRules(s *specs.Spec) []specs.LinuxDeviceCgroup {
+	devs := append(append([]specs.LinuxDevice{}, rootfs.DefaultDevices...), s.Linux.Devices...)
+	var rules []specs.LinuxDeviceCgroup
+	for _, d := range devs {
+		major, minor := d.Major, d.Minor
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	ptsMajor, console, anyMinor := int64(136), int64(1), int64(-1)
+	ttyMajor, ptmx := int64(5), int64(2)
+	return append(rules,
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &ptsMajor, Minor: &anyMinor, Access: "rwm"},
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &ttyMajor, Minor: &ptmx, Access: "rwm"},
+		specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: &ttyMajor, Minor: &console, Access: "rwm"},
+	)
+}
+
+func (b *builder) run() error {
+	s := b.spec
+	fifo := b.dir.FifoPath()
+	if err := unix.Mkfifo(fifo, 0o622); err != nil {
+		return fmt.Errorf("create exec fifo: %w", err)
+	}
+	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer fifoFile.Close()
+
+	b.cg, err = cgroups.New(b.opts.ID, s.Linux.CgroupsPath, s.Linux.Resources, deviceRules(s))
+	if err != nil {
+		return err
+	}
+	extra := []*os.File{fifoFile}
+	if b.opts.ConsoleSocket != "" {
+		conn, err := net.Dial("unix", b.opts.ConsoleSocket)
+		if err != nil {
+			return fmt.Errorf("connect to console socket %s: %w", b.opts.ConsoleSocket, err)
+		}
+		f, err := conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("console socket: %w", err)
+		}
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	p, err := startInit(b.opts.PreserveFds, extra)
+	if err != nil {
+		return err
+	}
+	defer p.sock.Close()
+	b.cmd = p.cmd
+	fifoFd := 3 + b.opts.PreserveFds + 1
+	consoleFd := -1
+	if len(extra) > 1 {
+		consoleFd = fifoFd + 1
+	}
+
+	if err := b.cg.Apply(p.cmd.Process.Pid); err != nil {
+		return err
+	}
+	if err := b.cg.Set(s.Linux.Resources); err != nil {
+		return err
+	}
+	b.initPid, err = p.bootstrap(bootstrapFor(s), func(pid int) error { return writeIDMaps(pid, s.Linux) })
+	if err != nil {
+		return err
+	}
+	b.cmd = nil
+
+	hasRuntimeHooks := s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
+	ic := initConfig{
+		Spec:         s,
+		NoPivot:      b.opts.NoPivot,
+		NoNewKeyring: b.opts.NoNewKeyring,
+		UserNS:       config.HasNamespace(s, specs.UserNamespace),
+		CgroupNS:     config.HasNamespace(s, specs.CgroupNamespace),
+		CgroupV2:     cgroups.IsV2(),
+		CgroupPaths:  b.cg.Paths(),
+		PreserveFds:  b.opts.PreserveFds,
+		FifoFd:       fifoFd,
+		ConsoleFd:    consoleFd,
+		RuntimeHooks: hasRuntimeHooks,
+	}
+	data, err := json.Marshal(ic)
+	if err != nil {
+		return fmt.Errorf("encode init config: %w", err)
+	}
+	if err := nsexec.Send(p.sock, nsexec.MsgConfig, data); err != nil {
+		return err
+	}
+	start, _, err := state.ProcessStart(b.initPid)
+	if err != nil {
+		return fmt.Errorf("read start time of init %d: %w", b.initPid, err)
+	}
+	b.st = &state.State{
+		ID: b.opts.ID, Pid: b.initPid, PidStart: start, Bundle: b.bundle, Rootfs: s.Root.Path,
+		Created: time.Now().UTC(), CgroupPaths: b.cg.Paths(), Spec: s, Owner: strconv.Itoa(os.Geteuid()),
+	}
+	for {
+		typ, payload, err := nsexec.Recv(p.sock)
+		if err != nil {
+			return fmt.Errorf("container init exited before it was ready: %w", initExitError(b.initPid, err))
+		}
+		switch typ {
+		case nsexec.MsgError:
+			return errors.New(string(payload))
+		case nsexec.MsgHooks:
+			st := b.st.OCI(state.Creating)
+			if err := hooks.Run("prestart", s.Hooks.Prestart, st); err != nil {
+				return err
+			}
+			if err := hooks.Run("createRuntime", s.Hooks.CreateRuntime, st); err != nil {
+				return err
+			}
+			if err := nsexec.Send(p.sock, nsexec.MsgHooksDone, nil); err != nil {
+				return err
+			}
+		case nsexec.MsgReady:
+			if err := b.dir.Save(b.st); err != nil {
+				return err
+			}
+			if b.opts.PidFile != "" {
+				if err := writePidFile(b.opts.PidFile, b.initPid); err != nil {
+					return err
+				}
+			}
+			return nil
+		default:
+			return fmt.Errorf("unexpected message %q from container init", typ)
+		}
+	}
+}
+
+func initExitError(pid int, err error) error {
+	var ws unix.WaitStatus
+	if wpid, werr := unix.Wait4(pid, &ws, unix.WNOHANG, nil); werr == nil && wpid == pid {
+		if ws.Signaled() {
+			return fmt.Errorf("killed by signal %v", ws.Signal())
+		}
+		return fmt.Errorf("exit status %d", ws.ExitStatus())
+	}
+	return err
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	return nil
+}
+
+// bootstrapFor lists the namespaces for the C stage: new ones as clone
+// flags, existing ones as paths to join.
+func bootstrapFor(s *specs.Spec) []string {
+	flags := 0
+	var entries []string
+	maps := false
+	for _, ns := range s.Linux.Namespaces {
+		f := config.NamespaceFlags[ns.Type]
+		if ns.Path != "" {
+			entries = append(entries, "join="+strconv.Itoa(f)+":"+ns.Path)
+			continue
+		}
+		flags |= f
+		if ns.Type == specs.UserNamespace {
+			maps = len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0
+		}
+	}
+	entries = append(entries, "clone="+strconv.Itoa(flags))
+	if maps {
+		entries = append(entries, "maps=1")
+	}
+	if off := config.TimeOffsets(s); off != "" {
+		entries = append(entries, "timens="+off)
+	}
+	return entries
+}
+
+// writeIDMaps writes the uid and gid maps of a new user namespace.
+func writeIDMaps(pid int, l *specs.Linux) error {
+	render := func(ms []specs.LinuxIDMapping) []byte {
+		var sb strings.Builder
+		for _, m := range ms {
+			fmt.Fprintf(&sb, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+		}
+		return []byte(sb.String())
+	}
+	base := "/proc/" + strconv.Itoa(pid)
+	if os.Geteuid() != 0 {
+		// An unprivileged writer may set a gid map only after denying setgroups.
+		if err := os.WriteFile(base+"/setgroups", []byte("deny"), 0); err != nil {
+			return fmt.Errorf("write setgroups: %w", err)
+		}
+	}
+	if err := os.WriteFile(base+"/uid_map", render(l.UIDMappings), 0); err != nil {
+		return fmt.Errorf("write uid_map: %w", err)
+	}
+	if err := os.WriteFile(base+"/gid_map", render(l.GIDMappings), 0); err != nil {
+		return fmt.Errorf("write gid_map: %w", err)
+	}
+	return nil
+}
+
+// initProcess is a started init (or exec) process still in its C stage.
+type initProcess struct {
+	cmd  *exec.Cmd
+	sock *os.File
+}
+
+// startInit starts the runtime binary in its init mode. The caller's first
+// preserveFds descriptors above stdio are passed on at the same numbers,
+// followed by the sync socket and then extra.
+func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create sync socket: %w", err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "sync-parent")
+	child := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer child.Close()
+	files := make([]*os.File, 0, preserveFds+1+len(extra))
+	for i := 0; i < preserveFds; i++ {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	files = append(files, child)
+	files = append(files, extra...)
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{"berth-runtime", "init"},
+		Env:        []string{nsexec.EnvSyncFd + "=" + strconv.Itoa(3+preserveFds)},
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: files,
+	}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	return &initProcess{cmd: cmd, sock: parent}, nil
+}
+
+// bootstrap sends the namespace list to the C stage, writes id maps when it
+// asks, and returns the pid of the final process. The intermediate process
+// is reaped here.
+func (p *initProcess) bootstrap(entries []string, writeMaps func(pid int) error) (int, error) {
+	payload := []byte(strings.Join(entries, "\x00") + "\x00")
+	if err := nsexec.Send(p.sock, nsexec.MsgBootstrap, payload); err != nil {
+		return -1, err
+	}
+	for {
+		typ, data, err := nsexec.Recv(p.sock)
+		if err != nil {
+			werr := p.cmd.Wait()
+			return -1, fmt.Errorf("container init stage failed: %v (%v)", err, werr)
+		}
+		switch typ {
+		case nsexec.MsgWantMaps:
+			if err := writeMaps(p.cmd.Process.Pid); err != nil {
+				return -1, err
+			}
+			if err := nsexec.Send(p.sock, nsexec.MsgMapsDone, nil); err != nil {
+				return -1, err
+			}
+		case nsexec.MsgPid:
+			if len(data) != 4 {
+				return -1, errors.New("bad pid message from container init")
+			}
+			pid := int(int32(binary.LittleEndian.Uint32(data)))
+			if err := p.cmd.Wait(); err != nil {
+				return -1, fmt.Errorf("container init stage: %w", err)
+			}
+			return pid, nil
+		case nsexec.MsgError:
+			p.cmd.Wait()
+			return -1, errors.New(string(data))
+		default:
+			return -1, fmt.Errorf("unexpected message %q from container init stage", typ)
+		}
+	}
+}

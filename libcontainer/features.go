@@ -1,0 +1,37 @@
+package libcontainer
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+
+	"github.com/berth-containers/berth/libcontainer/capabilities"
+	"github.com/berth-containers/berth/libcontainer/rootfs"
+	"github.com/berth-containers/berth/libcontainer/seccomp"
+)
+
+// Features describes what this runtime implements.
+func Features() *features.Features {
+	t, f := true, false
+	return &features.Features{
+		OCIVersionMin: "1.0.0",
+		OCIVersionMax: specs.Version,
+		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
+		MountOptions:  mountOptionNames(),
+		Linux: &features.Linux{
+			Namespaces:      []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
+			Capabilities:    capabilityNames(),
+			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &f, SystemdUser: &f, Rdma: &f},
+			Seccomp:         seccompFeatures(),
+			Apparmor:        &features.Apparmor{Enabled: &f},
+			Selinux:         &features.Selinux{Enabled: &f},
+			IntelRdt:        &features.IntelRdt{Enabled: &f},
+			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &f}},
+		},
+	}
+}
+
+func mountOptionNames() []string { return rootfs.OptionNames() }
+
+func capabilityNames() []string { return capabilities.Names() }
+
+func seccompFeatures() *features.Seccomp { return seccomp.Features() }

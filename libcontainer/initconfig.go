@@ -1,0 +1,25 @@
+// Package libcontainer runs OCI containers: the runtime side of create, start,
+// state, kill and delete, and the init process that sets a container up.
+package libcontainer
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// initConfig is what the runtime sends the container's init process once
+// the process is in its namespaces.
+type initConfig struct {
+	Spec         *specs.Spec       `json:"spec"`
+	NoPivot      bool              `json:"noPivot,omitempty"`
+	NoNewKeyring bool              `json:"noNewKeyring,omitempty"`
+	UserNS       bool              `json:"userns,omitempty"`
+	CgroupNS     bool              `json:"cgroupns,omitempty"`
+	CgroupV2     bool              `json:"cgroupV2,omitempty"`
+	CgroupPaths  map[string]string `json:"cgroupPaths,omitempty"`
+	PreserveFds  int               `json:"preserveFds,omitempty"`
+	FifoFd       int               `json:"fifoFd"`
+	ConsoleFd    int               `json:"consoleFd"`
+	// RuntimeHooks tells init to stop before pivot_root while the runtime runs
+	// the prestart and createRuntime hooks.
+	RuntimeHooks bool `json:"runtimeHooks,omitempty"`
+}

@@ -1,0 +1,272 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/hooks"
+	"github.com/berth-containers/berth/libcontainer/state"
+)
+
+// ErrNotRunning is what kill reports for a container with no live process;
+// podman matches on the text.
+var ErrNotRunning = errors.New("container not running")
+
+// Status returns the container's state and status; a paused container is
+// one whose cgroup is frozen.
+func Status(d *state.Dir) (*state.State, string, error) {
+	st, err := d.Load()
+	if err != nil {
+		return nil, "", err
+	}
+	status := d.Status(st)
+	if status == state.Running && len(st.CgroupPaths) > 0 {
+		if cg, err := cgroups.Load(st.CgroupPaths); err == nil {
+			if frozen, _ := cg.Frozen(); frozen {
+				status = state.Paused
+			}
+		}
+	}
+	return st, status, nil
+}
+
+// Start releases a created container's init process to exec the user
+// program, then runs the poststart hooks.
+func Start(root, id string) error {
+	d, err := state.Open(root, id)
+	if err != nil {
+		return err
+	}
+	defer d.Unlock()
+	st, status, err := Status(d)
+	if err != nil {
+		return err
+	}
+	if status != state.Created {
+		return fmt.Errorf("cannot start container %s: it is %s, not created", id, status)
+	}
+	if err := releaseInit(d, st); err != nil {
+		return err
+	}
+	if st.Spec.Hooks != nil {
+		if err := hooks.Run("poststart", st.Spec.Hooks.Poststart, st.OCI(state.Running)); err != nil {
+			// The runtime-spec has a failed poststart hook logged, not fatal.
+			slog.Warn("poststart hook failed", "id", id, "error", err)
+		}
+	}
+	return nil
+}
+
+// releaseInit opens the exec FIFO, which lets init's blocked open finish, and
+// reads its byte. Init may die instead: then the open would block for ever,
+// so the open runs aside while the process is watched.
+func releaseInit(d *state.Dir, st *state.State) error {
+	type result struct{ err error }
+	done := make(chan result, 1)
+	go func() {
+		f, err := os.OpenFile(d.FifoPath(), os.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- result{fmt.Errorf("open exec fifo: %w", err)}
+			return
+		}
+		defer f.Close()
+		data, err := io.ReadAll(f)
+		if err == nil && len(data) == 0 {
+			err = errors.New("container init exited before start")
+		}
+		done <- result{err}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case r := <-done:
+			if r.err != nil {
+				return r.err
+			}
+			return os.Remove(d.FifoPath())
+		case <-tick.C:
+			if !st.Alive() {
+				// Unblock the opener with a writer of our own, then report.
+				if w, err := os.OpenFile(d.FifoPath(), os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
+					w.Close()
+				}
+				<-done
+				return errors.New("container init exited before start")
+			}
+		}
+	}
+}
+
+// Kill sends sig to the container's init, or with all to every process in
+// its cgroup.
+func Kill(root, id string, sig unix.Signal, all bool) error {
+	d, err := state.Open(root, id)
+	if err != nil {
+		return err
+	}
+	defer d.Unlock()
+	st, status, err := Status(d)
+	if err != nil {
+		return err
+	}
+	if status == state.Stopped || status == state.Creating {
+		return ErrNotRunning
+	}
+	if all {
+		return signalCgroup(st, sig)
+	}
+	if err := unix.Kill(st.Pid, sig); err != nil {
+		if err == unix.ESRCH {
+			return ErrNotRunning
+		}
+		return fmt.Errorf("send %v to container %s: %w", sig, id, err)
+	}
+	return nil
+}
+
+func signalCgroup(st *state.State, sig unix.Signal) error {
+	cg, err := cgroups.Load(st.CgroupPaths)
+	if err != nil {
+		return err
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		return err
+	}
+	// A frozen process would not act on the signal until thawed.
+	if sig == unix.SIGKILL {
+		if frozen, _ := cg.Frozen(); frozen {
+			defer cg.Thaw()
+		}
+	}
+	for _, pid := range pids {
+		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("send %v to pid %d: %w", sig, pid, err)
+		}
+	}
+	return nil
+}
+
+// Delete removes a stopped container; with force it kills a live one first.
+// A container that is not stopped is left as it is without force, as the
+// runtime-spec requires.
+func Delete(root, id string, force bool) error {
+	d, err := state.Open(root, id)
+	if err != nil {
+		return err
+	}
+	st, status, err := Status(d)
+	if err != nil {
+		d.Unlock()
+		return err
+	}
+	if st == nil {
+		// A create that was killed before it wrote its state: only the directory is ours to remove.
+		return d.Remove()
+	}
+	if status != state.Stopped {
+		if !force {
+			d.Unlock()
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, status)
+		}
+		if err := killAndWait(st); err != nil {
+			d.Unlock()
+			return err
+		}
+	}
+	return destroy(d, st)
+}
+
+// destroy removes the cgroup and state of a stopped container, then runs the
+// poststop hooks.
+func destroy(d *state.Dir, st *state.State) error {
+	if len(st.CgroupPaths) > 0 {
+		// Without a pid namespace of its own, processes may outlive init.
+		if err := signalCgroup(st, unix.SIGKILL); err == nil {
+			waitCgroupEmpty(st)
+		}
+		cg, err := cgroups.Load(st.CgroupPaths)
+		if err == nil {
+			err = cg.Destroy()
+		}
+		if err != nil {
+			d.Unlock()
+			return fmt.Errorf("delete container %s: %w", st.ID, err)
+		}
+	}
+	if err := d.Remove(); err != nil {
+		return err
+	}
+	if st.Spec != nil && st.Spec.Hooks != nil {
+		if err := hooks.Run("poststop", st.Spec.Hooks.Poststop, st.OCI(state.Stopped)); err != nil {
+			slog.Warn("poststop hook failed", "id", st.ID, "error", err)
+		}
+	}
+	return nil
+}
+
+// killAndWait kills every process of the container and waits until the init
+// is gone (processes of a container without its own pid namespace may outlive it).
+func killAndWait(st *state.State) error {
+	if len(st.CgroupPaths) > 0 {
+		if err := signalCgroup(st, unix.SIGKILL); err != nil {
+			return err
+		}
+	}
+	pidfd, err := unix.PidfdOpen(st.Pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return nil
+		}
+		return fmt.Errorf("open pidfd of %d: %w", st.Pid, err)
+	}
+	defer unix.Close(pidfd)
+	if !st.Alive() {
+		return nil
+	}
+	if err := unix.Kill(st.Pid, unix.SIGKILL); err != nil && err != unix.ESRCH {
+		return fmt.Errorf("kill init %d: %w", st.Pid, err)
+	}
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 10000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for init %d: %w", st.Pid, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("init %d did not die within 10s of SIGKILL", st.Pid)
+		}
+		return waitCgroupEmpty(st)
+	}
+}
+
+// waitCgroupEmpty waits briefly for killed processes to leave the cgroup, so
+// that removing it does not fail with EBUSY.
+func waitCgroupEmpty(st *state.State) error {
+	if len(st.CgroupPaths) == 0 {
+		return nil
+	}
+	cg, err := cgroups.Load(st.CgroupPaths)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < 500; i++ {
+		pids, err := cg.Pids()
+		if err != nil || len(pids) == 0 {
+			return nil
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return errors.New("processes of the container are still in its cgroup after SIGKILL")
+}

@@ -1,0 +1,267 @@
+// The namespace stage of the container's init and of exec'd processes.
+//
+// It runs as a constructor, before the Go runtime starts its threads, because a
+// threaded process cannot join a mount or user namespace. When the environment
+// names a sync socket, it
+//   1. re-executes itself from a read-only bind mount so that a container can
+//      never open the runtime binary for writing through /proc/<pid>/exe,
+//   2. joins the namespaces the parent names by path and unshares new ones,
+//      asking the parent to write uid/gid maps for a new user namespace,
+//   3. forks the final process (with CLONE_PARENT, so it is the runtime's child
+//      and lands in a new pid or time namespace) and reports its pid,
+// after which the final process returns into Go to set up the container.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "nsexec.h"
+
+extern char **environ;
+
+static int syncfd = -1;
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(BERTH_EXIT_SYNC);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(BERTH_EXIT_SYNC);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void send_msg(char type, const void *payload, uint32_t len)
+{
+	char hdr[5];
+	hdr[0] = type;
+	memcpy(hdr + 1, &len, 4);
+	write_all(syncfd, hdr, 5);
+	if (len > 0)
+		write_all(syncfd, payload, len);
+}
+
+// fail reports an error to the parent, which turns it into the command's error.
+static void fail(const char *fmt, ...)
+{
+	char msg[1024];
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof(msg) - 64, fmt, ap);
+	va_end(ap);
+	if (saved != 0)
+		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
+	send_msg(BERTH_MSG_ERROR, msg, (uint32_t)strlen(msg));
+	_exit(BERTH_EXIT_FAIL);
+}
+
+static void expect_msg(char want)
+{
+	char hdr[5];
+	uint32_t len;
+	read_all(syncfd, hdr, 5);
+	memcpy(&len, hdr + 1, 4);
+	if (hdr[0] != want || len != 0)
+		_exit(BERTH_EXIT_SYNC);
+}
+
+// seal_exe re-executes the binary from a read-only bind mount of itself in a
+// private mount namespace. /proc/<pid>/exe of every process it starts then
+// points into a read-only mount, so opening it for writing fails with EROFS.
+static void seal_exe(char **argv)
+{
+	char exe[4096];
+	ssize_t n;
+
+	if (getenv("_BERTH_SEALED") != NULL || geteuid() != 0)
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		fail("readlink /proc/self/exe");
+	exe[n] = '\0';
+	if (unshare(CLONE_NEWNS) < 0)
+		fail("unshare mount namespace for the sealed binary");
+	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		fail("make / a slave mount");
+	if (mount(exe, exe, NULL, MS_BIND, NULL) < 0)
+		fail("bind mount %s", exe);
+	if (mount(NULL, exe, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		fail("remount %s read-only", exe);
+	if (setenv("_BERTH_SEALED", "1", 1) < 0)
+		fail("setenv");
+	execve(exe, argv, environ);
+	fail("re-execute %s", exe);
+}
+
+struct bootstrap {
+	int clone_flags;
+	int join_count;
+	int join_types[16];
+	char *join_paths[16];
+	int want_maps;
+	char *timens_offsets;
+};
+
+// parse_bootstrap reads the parent's NUL-separated key=value list.
+static void parse_bootstrap(struct bootstrap *b)
+{
+	char hdr[5];
+	uint32_t len;
+	char *data, *p, *end;
+
+	read_all(syncfd, hdr, 5);
+	memcpy(&len, hdr + 1, 4);
+	if (hdr[0] != BERTH_MSG_BOOTSTRAP || len > (1 << 20))
+		_exit(BERTH_EXIT_SYNC);
+	data = calloc(1, len + 1);
+	if (data == NULL)
+		fail("allocate bootstrap");
+	read_all(syncfd, data, len);
+	memset(b, 0, sizeof(*b));
+	for (p = data, end = data + len; p < end; p += strlen(p) + 1) {
+		if (strncmp(p, "clone=", 6) == 0) {
+			b->clone_flags = atoi(p + 6);
+		} else if (strncmp(p, "join=", 5) == 0) {
+			char *colon = strchr(p + 5, ':');
+			if (colon == NULL || b->join_count >= 16)
+				fail("bad bootstrap entry %s", p);
+			*colon = '\0';
+			b->join_types[b->join_count] = atoi(p + 5);
+			b->join_paths[b->join_count] = colon + 1;
+			b->join_count++;
+		} else if (strcmp(p, "maps=1") == 0) {
+			b->want_maps = 1;
+		} else if (strncmp(p, "timens=", 7) == 0) {
+			b->timens_offsets = p + 7;
+		}
+	}
+}
+
+static const char *ns_name(int type)
+{
+	switch (type) {
+	case CLONE_NEWUSER: return "user";
+	case CLONE_NEWNS: return "mount";
+	case CLONE_NEWPID: return "pid";
+	case CLONE_NEWNET: return "network";
+	case CLONE_NEWUTS: return "uts";
+	case CLONE_NEWIPC: return "ipc";
+	case CLONE_NEWCGROUP: return "cgroup";
+	case CLONE_NEWTIME: return "time";
+	}
+	return "unknown";
+}
+
+static void join_namespaces(struct bootstrap *b)
+{
+	int fds[16];
+	int i, pass;
+
+	// Open every path first: joining the mount namespace changes what paths mean.
+	for (i = 0; i < b->join_count; i++) {
+		fds[i] = open(b->join_paths[i], O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			fail("open %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
+	}
+	// The user namespace goes first: it grants the rights to join the others.
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < b->join_count; i++) {
+			int is_user = b->join_types[i] == CLONE_NEWUSER;
+			if (is_user != (pass == 0))
+				continue;
+			if (setns(fds[i], b->join_types[i]) < 0)
+				fail("join %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
+			close(fds[i]);
+		}
+	}
+}
+
+void berth_nsexec(int argc, char **argv)
+{
+	const char *env = getenv("_BERTH_SYNCFD");
+	struct bootstrap b;
+	pid_t pid;
+
+	(void)argc;
+	if (env == NULL)
+		return;
+	syncfd = atoi(env);
+	if (getenv("_BERTH_STAGE") != NULL)
+		return; // the final process, back from the fork: Go takes over
+
+	seal_exe(argv);
+	// Until execve, this process must not be reachable through /proc by the
+	// container's processes (ptrace checks follow dumpability).
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fail("prctl PR_SET_DUMPABLE");
+	parse_bootstrap(&b);
+	join_namespaces(&b);
+
+	if (b.clone_flags & CLONE_NEWUSER) {
+		if (unshare(CLONE_NEWUSER) < 0)
+			fail("unshare user namespace");
+		if (b.want_maps) {
+			send_msg(BERTH_MSG_WANT_MAPS, NULL, 0);
+			expect_msg(BERTH_MSG_MAPS_DONE);
+		}
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+			fail("become root in the new user namespace");
+	}
+	if (unshare(b.clone_flags & ~CLONE_NEWUSER) < 0)
+		fail("unshare namespaces (flags %#x)", b.clone_flags & ~CLONE_NEWUSER);
+	if (b.timens_offsets != NULL) {
+		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			fail("open /proc/self/timens_offsets");
+		if (write(fd, b.timens_offsets, strlen(b.timens_offsets)) < 0)
+			fail("write time namespace offsets");
+		close(fd);
+	}
+
+	if (setenv("_BERTH_STAGE", "init", 1) < 0)
+		fail("setenv");
+	// CLONE_PARENT makes the final process a child of the runtime, which can
+	// then wait for it; being forked, it is the first process of a new pid ns.
+	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+	if (pid < 0)
+		fail("clone the container process");
+	if (pid == 0)
+		return;
+	{
+		int32_t p = pid;
+		send_msg(BERTH_MSG_PID, &p, sizeof(p));
+	}
+	_exit(0);
+}

@@ -1,0 +1,306 @@
+// Package rootfs builds a container's filesystem view inside its new mount
+// namespace: the spec's mounts, /dev, pivot_root, and the masked and
+// read-only paths. Every target inside the rootfs is resolved without leaving
+// it (securejoin's pathrs-lite) and mounted through its file descriptor, so a
+// symlink swapped in by the container's image cannot redirect a mount.
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Options are what the caller decides beyond the spec.
+type Options struct {
+	UserNS      bool              // in a new user namespace: devices are bind-mounted, not made
+	CgroupNS    bool              // in a new cgroup namespace: cgroup mounts are fresh
+	CgroupPaths map[string]string // the container's cgroups, for cgroup mounts without cgroupns
+	CgroupV2    bool
+	NoPivot     bool
+}
+
+// Prepare mounts everything the spec asks for under the rootfs. It runs in the
+// container's mount namespace before pivot_root.
+func Prepare(s *specs.Spec, o Options) error {
+	rootfs := s.Root.Path
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := s.Linux.RootfsPropagation; p != "" {
+		prop = propagationOptions[p]
+	}
+	if err := unix.Mount("", "/", "", prop, ""); err != nil {
+		return fmt.Errorf("set propagation of / to %#x: %w", prop, err)
+	}
+	// pivot_root needs the new root to be a mount point under a non-shared parent.
+	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind mount rootfs %s: %w", rootfs, err)
+	}
+	root, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs %s: %w", rootfs, err)
+	}
+	defer root.Close()
+
+	devBound := false
+	for _, m := range s.Mounts {
+		if err := mountOne(root, m, o); err != nil {
+			return err
+		}
+		if filepath.Clean("/"+m.Destination) == "/dev" && isBind(m) {
+			devBound = true
+		}
+	}
+	if !devBound {
+		if err := setupDev(root, s.Linux.Devices, o.UserNS); err != nil {
+			return err
+		}
+	} else if err := makeDevices(root, s.Linux.Devices, o.UserNS); err != nil {
+		return err
+	}
+	return nil
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+// target creates the destination inside root (a directory, or a file when
+// isFile) and returns an O_PATH handle to it.
+func target(root *os.File, dest string, isFile bool) (*os.File, error) {
+	dest = filepath.Clean("/" + dest)
+	if f, err := pathrs.OpenatInRoot(root, dest); err == nil {
+		return f, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("resolve %s in rootfs: %w", dest, err)
+	}
+	if !isFile {
+		f, err := pathrs.MkdirAllHandle(root, dest, 0o755)
+		if err != nil {
+			return nil, fmt.Errorf("create mount point %s: %w", dest, err)
+		}
+		return f, nil
+	}
+	parent, err := pathrs.MkdirAllHandle(root, filepath.Dir(dest), 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("create parent of mount point %s: %w", dest, err)
+	}
+	defer parent.Close()
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_PATH, 0o644)
+	if err == unix.EINVAL || err == unix.EISDIR {
+		// O_PATH ignores O_CREAT on old kernels: create, then reopen.
+		fd, err = unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
+	}
+	return os.NewFile(uintptr(fd), dest), nil
+}
+
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+
+func mountOne(root *os.File, m specs.Mount, o Options) error {
+	opts, err := parseOptions(m.Options)
+	if err != nil {
+		return fmt.Errorf("mount %s: %w", m.Destination, err)
+	}
+	typ := m.Type
+	if isBind(m) {
+		opts.flags |= unix.MS_BIND
+		typ = "bind"
+	}
+	if typ == "cgroup" {
+		return mountCgroup(root, m, opts, o)
+	}
+	isFile := false
+	source := m.Source
+	if typ == "bind" {
+		fi, err := os.Stat(source)
+		if err != nil {
+			return fmt.Errorf("bind mount source %s: %w", source, err)
+		}
+		isFile = !fi.IsDir()
+	}
+	t, err := target(root, m.Destination, isFile)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := mountAt(source, t, typ, opts, m.Destination); err != nil {
+		return err
+	}
+	return nil
+}
+
+// mountAt mounts source on the handle t, then applies read-only and other
+// flags (a bind mount takes them only on a remount) and the propagation.
+func mountAt(source string, t *os.File, typ string, opts mountOptions, dest string) error {
+	flags := opts.flags &^ unix.MS_REMOUNT
+	fstype := typ
+	if typ == "bind" {
+		fstype = ""
+		flags &= unix.MS_BIND | unix.MS_REC
+	}
+	if err := unix.Mount(source, fdPath(t), fstype, flags, opts.dataString()); err != nil {
+		return fmt.Errorf("mount %s (%s) on %s: %w", source, typ, dest, err)
+	}
+	if typ == "bind" && opts.flags&^(unix.MS_BIND|unix.MS_REC|unix.MS_REMOUNT) != 0 {
+		if err := remount(t, opts.flags&^unix.MS_REC, dest); err != nil {
+			return err
+		}
+	}
+	if opts.recAttrSet != 0 || opts.recAttrClr != 0 {
+		attr := &unix.MountAttr{Attr_set: opts.recAttrSet, Attr_clr: opts.recAttrClr}
+		if err := unix.MountSetattr(int(t.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+			return fmt.Errorf("set recursive attributes on %s: %w", dest, err)
+		}
+	}
+	// Propagation changes apply to the new mount, reached again through the
+	// same path since the handle points below it.
+	for _, p := range opts.propagation {
+		if err := unix.Mount("", mountedPath(t, dest), "", p, ""); err != nil {
+			return fmt.Errorf("set propagation of %s: %w", dest, err)
+		}
+	}
+	return nil
+}
+
+// mountedPath returns a path to the mount just made on top of handle t: the
+// handle itself still refers to the covered directory, but its path (as the
+// kernel prints it) now resolves to the new mount.
+func mountedPath(t *os.File, dest string) string {
+	p, err := os.Readlink(fdPath(t))
+	if err != nil {
+		return dest
+	}
+	return p
+}
+
+// remount re-applies flags to a bind mount, keeping the flags the kernel locks
+// (nosuid, nodev, noexec, ... of a mount from a more privileged namespace).
+func remount(t *os.File, flags uintptr, dest string) error {
+	p := mountedPath(t, dest)
+	flags |= unix.MS_REMOUNT | unix.MS_BIND
+	err := unix.Mount("", p, "", flags, "")
+	if err == unix.EPERM {
+		var st unix.Statfs_t
+		if serr := unix.Statfs(p, &st); serr == nil {
+			locked := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME)
+			err = unix.Mount("", p, "", flags|locked, "")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("remount %s with flags %#x: %w", dest, flags, err)
+	}
+	return nil
+}
+
+// mountCgroup gives the container its cgroup tree: a fresh cgroup2 or set of
+// v1 hierarchies inside a cgroup namespace, or bind mounts of the container's
+// own cgroups otherwise.
+func mountCgroup(root *os.File, m specs.Mount, opts mountOptions, o Options) error {
+	t, err := target(root, m.Destination, false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	ro := opts.flags & unix.MS_RDONLY
+	base := opts.flags & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME)
+	if o.CgroupV2 {
+		if o.CgroupNS {
+			if err := unix.Mount("cgroup2", fdPath(t), "cgroup2", base|ro, ""); err != nil {
+				return fmt.Errorf("mount cgroup2 on %s: %w", m.Destination, err)
+			}
+			return nil
+		}
+		if err := unix.Mount(o.CgroupPaths[""], fdPath(t), "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind cgroup %s on %s: %w", o.CgroupPaths[""], m.Destination, err)
+		}
+		return remount(t, base|ro, m.Destination)
+	}
+	if err := unix.Mount("tmpfs", fdPath(t), "tmpfs", base, "mode=755"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", m.Destination, err)
+	}
+	dir, err := os.OpenFile(mountedPath(t, m.Destination), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", m.Destination, err)
+	}
+	defer dir.Close()
+	hierarchies, err := v1Hierarchies()
+	if err != nil {
+		return err
+	}
+	for _, h := range hierarchies {
+		sub, err := pathrs.MkdirAllHandle(dir, h.name, 0o755)
+		if err != nil {
+			return fmt.Errorf("create %s/%s: %w", m.Destination, h.name, err)
+		}
+		if o.CgroupNS {
+			err = unix.Mount("cgroup", fdPath(sub), "cgroup", base|ro, h.options)
+		} else if src, ok := o.CgroupPaths[h.key]; ok {
+			err = unix.Mount(src, fdPath(sub), "", unix.MS_BIND, "")
+			if err == nil {
+				err = remount(sub, base|ro, m.Destination+"/"+h.name)
+			}
+		}
+		sub.Close()
+		if err != nil {
+			return fmt.Errorf("mount cgroup %s on %s: %w", h.name, m.Destination, err)
+		}
+	}
+	if ro != 0 {
+		return remount(t, base|ro, m.Destination)
+	}
+	return nil
+}
+
+type hierarchy struct {
+	name    string // directory name under the mount, e.g. "cpu" or "systemd"
+	key     string // key in the cgroup paths map
+	options string // mount data to mount it afresh
+}
+
+// v1Hierarchies lists the cgroup v1 hierarchies mounted on the host.
+func v1Hierarchies() ([]hierarchy, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	var hs []hierarchy
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, " - ", 2)
+		if len(parts) != 2 {
+			continue
+		}
+		post := strings.Fields(parts[1])
+		pre := strings.Fields(parts[0])
+		if len(post) < 3 || post[0] != "cgroup" || len(pre) < 5 {
+			continue
+		}
+		var subs []string
+		for _, opt := range strings.Split(post[2], ",") {
+			if opt == "rw" || opt == "ro" {
+				continue
+			}
+			subs = append(subs, opt)
+		}
+		name := filepath.Base(pre[4])
+		key := strings.Join(subs, ",")
+		hs = append(hs, hierarchy{name: name, key: key, options: key})
+	}
+	return hs, nil
+}

@@ -1,0 +1,107 @@
+package rootfs
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// mountOptions is a spec mount's option list split the way mount(2) wants it.
+type mountOptions struct {
+	flags       uintptr // flags for the mount itself
+	clearFlags  uintptr // flags an option turns off (rw, suid, ...)
+	propagation []uintptr
+	recAttrSet  uint64 // mount_setattr attributes applied recursively (rro, rnosuid, ...)
+	recAttrClr  uint64
+	data        []string
+}
+
+var flagOptions = map[string]struct {
+	clear bool
+	flag  uintptr
+}{
+	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
+	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
+	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
+	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
+	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
+	"dirsync": {false, unix.MS_DIRSYNC}, "remount": {false, unix.MS_REMOUNT},
+	"mand": {false, unix.MS_MANDLOCK}, "nomand": {true, unix.MS_MANDLOCK},
+	"noatime": {false, unix.MS_NOATIME}, "atime": {true, unix.MS_NOATIME},
+	"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
+	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
+	"strictatime": {false, unix.MS_STRICTATIME}, "nostrictatime": {true, unix.MS_STRICTATIME},
+	"lazytime": {false, unix.MS_LAZYTIME}, "nolazytime": {true, unix.MS_LAZYTIME},
+	"silent": {false, unix.MS_SILENT}, "loud": {true, unix.MS_SILENT},
+	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+}
+
+var propagationOptions = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+var recursiveAttrs = map[string]struct {
+	clear bool
+	attr  uint64
+}{
+	"rro": {false, unix.MOUNT_ATTR_RDONLY}, "rrw": {true, unix.MOUNT_ATTR_RDONLY},
+	"rnosuid": {false, unix.MOUNT_ATTR_NOSUID}, "rsuid": {true, unix.MOUNT_ATTR_NOSUID},
+	"rnodev": {false, unix.MOUNT_ATTR_NODEV}, "rdev": {true, unix.MOUNT_ATTR_NODEV},
+	"rnoexec": {false, unix.MOUNT_ATTR_NOEXEC}, "rexec": {true, unix.MOUNT_ATTR_NOEXEC},
+	"rnoatime": {false, unix.MOUNT_ATTR_NOATIME}, "ratime": {true, unix.MOUNT_ATTR_NOATIME},
+	"rrelatime": {false, unix.MOUNT_ATTR_RELATIME}, "rnorelatime": {true, unix.MOUNT_ATTR_RELATIME},
+	"rnodiratime": {false, unix.MOUNT_ATTR_NODIRATIME}, "rdiratime": {true, unix.MOUNT_ATTR_NODIRATIME},
+	"rstrictatime": {false, unix.MOUNT_ATTR_STRICTATIME}, "rnostrictatime": {true, unix.MOUNT_ATTR_STRICTATIME},
+}
+
+func parseOptions(opts []string) (mountOptions, error) {
+	var m mountOptions
+	for _, o := range opts {
+		if f, ok := flagOptions[o]; ok {
+			if f.clear {
+				m.flags &^= f.flag
+				m.clearFlags |= f.flag
+			} else {
+				m.flags |= f.flag
+				m.clearFlags &^= f.flag
+			}
+		} else if p, ok := propagationOptions[o]; ok {
+			m.propagation = append(m.propagation, p)
+		} else if a, ok := recursiveAttrs[o]; ok {
+			if a.clear {
+				m.recAttrClr |= a.attr
+			} else {
+				m.recAttrSet |= a.attr
+			}
+		} else if o == "tmpcopyup" || o == "idmap" || o == "ridmap" {
+			return m, fmt.Errorf("mount option %q is not supported", o)
+		} else {
+			m.data = append(m.data, o)
+		}
+	}
+	return m, nil
+}
+
+func (m mountOptions) dataString() string { return strings.Join(m.data, ",") }
+
+// OptionNames lists every mount option the runtime understands, for the
+// features document. Options not listed are passed to the filesystem.
+func OptionNames() []string {
+	var names []string
+	for n := range flagOptions {
+		names = append(names, n)
+	}
+	for n := range propagationOptions {
+		names = append(names, n)
+	}
+	for n := range recursiveAttrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,37 @@
+package seccomp
+
+import (
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/opencontainers/runtime-spec/specs-go/features"
+)
+
+// Features describes the seccomp support for the runtime's features document.
+func Features() *features.Seccomp {
+	t := true
+	var archs, ops []string
+	for a := range arches {
+		archs = append(archs, string(a))
+	}
+	for o := range operators {
+		ops = append(ops, string(o))
+	}
+	sort.Strings(archs)
+	sort.Strings(ops)
+	actions := []string{}
+	for _, a := range []specs.LinuxSeccompAction{specs.ActKill, specs.ActKillProcess, specs.ActKillThread,
+		specs.ActTrap, specs.ActErrno, specs.ActTrace, specs.ActAllow, specs.ActLog, specs.ActNotify} {
+		if _, err := action(a, nil); err == nil {
+			actions = append(actions, string(a))
+		}
+	}
+	flags := []string{string(specs.LinuxSeccompFlagLog), string(specs.LinuxSeccompFlagSpecAllow), string(specs.LinuxSeccompFlagWaitKillableRecv)}
+	var supported []string
+	for _, f := range flags {
+		if Validate(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlag(f)}}) == nil {
+			supported = append(supported, f)
+		}
+	}
+	return &features.Seccomp{Enabled: &t, Actions: actions, Operators: ops, Archs: archs, KnownFlags: flags, SupportedFlags: supported}
+}
