@@ -2,16 +2,35 @@ GO ?= go
 VERSION ?= 0.1.0-dev
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+TAGS := urfave_cli_no_docs
+RUNTIME := $(CURDIR)/bin/berth-runtime
 
-.PHONY: all build deps test test-unit test-integration conformance bench clean
+.PHONY: all build deps demo test test-go conformance bench clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./runtime
+	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./runtime
 
 deps:
 	contrib/install-deps.sh
+
+# The README's main job: install, build, run a busybox container.
+demo:
+	contrib/demo.sh
+
+# Every test: unit and integration tests (real containers, as root), then the
+# OCI runtime-tools validation suite.
+test: deps build test-go conformance
+
+test-go:
+	BERTH_RUNTIME=$(RUNTIME) $(GO) test -count=1 -timeout 15m ./...
+
+conformance:
+	tests/conformance/run.sh $(RUNTIME)
+
+bench: deps build
+	bench/run.sh
 
 clean:
 	rm -rf bin

@@ -21,8 +21,10 @@ package capabilities
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -31,13 +33,13 @@ import (
 
 // byName maps "CAP_SYS_ADMIN"-style names to the capabilities known to
 // github.com/moby/sys/capability.
-var byName = func() map[string]capability.Cap {
+var byName = sync.OnceValue(func() map[string]capability.Cap {
 	m := make(map[string]capability.Cap)
 	for _, c := range capability.ListKnown() {
 		m["CAP_"+strings.ToUpper(c.String())] = c
 	}
 	return m
-}()
+})
 
 // sets resolves the five sets of c; a nil c yields five empty sets, so a
 // process without a capabilities object gets none (as with runc).
@@ -46,10 +48,9 @@ type sets struct {
 }
 
 // Validate checks that every name in c is a capability the running kernel
-// supports, that effective is a subset of permitted and that every ambient
-// capability is also permitted and inheritable (the kernel refuses anything
-// else when Apply runs, later and with a less helpful error). A nil c is
-// valid.
+// supports and that effective is a subset of permitted (the kernel refuses
+// anything else when Apply runs, later and with a less helpful error). A nil
+// c is valid.
 func Validate(c *specs.LinuxCapabilities) error {
 	s, err := resolve(c)
 	if err != nil {
@@ -58,11 +59,6 @@ func Validate(c *specs.LinuxCapabilities) error {
 	for _, e := range s.effective {
 		if !slices.Contains(s.permitted, e) {
 			return fmt.Errorf("effective capability %s is not in the permitted set", name(e))
-		}
-	}
-	for _, a := range s.ambient {
-		if !slices.Contains(s.permitted, a) || !slices.Contains(s.inheritable, a) {
-			return fmt.Errorf("ambient capability %s must also be in the permitted and inheritable sets", name(a))
 		}
 	}
 	return nil
@@ -118,6 +114,12 @@ func Apply(c *specs.LinuxCapabilities) error {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	for _, a := range s.ambient {
+		// `runc spec` lists ambient capabilities without inheritable ones,
+		// which the kernel cannot raise; runc skips them, and so do we.
+		if !slices.Contains(s.permitted, a) || !slices.Contains(s.inheritable, a) {
+			slog.Warn("skipping ambient capability that is not permitted and inheritable", "capability", name(a))
+			continue
+		}
 		if err := capability.SetAmbient(true, a); err != nil {
 			return fmt.Errorf("raise ambient capability %s: %w", name(a), err)
 		}
@@ -171,7 +173,7 @@ func resolve(c *specs.LinuxCapabilities) (sets, error) {
 		{"ambient", c.Ambient, &s.ambient},
 	} {
 		for _, n := range set.names {
-			cp, ok := byName[n]
+			cp, ok := byName()[n]
 			if !ok {
 				return s, fmt.Errorf("unknown capability %q in the %s set", n, set.name)
 			}

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -43,7 +44,10 @@ func Load(bundle string) (*specs.Spec, error) {
 	return &s, nil
 }
 
-var versionRE = regexp.MustCompile(`^1\.([0-3])\.(\d+)(-[0-9A-Za-z.+-]+)?$`)
+// Compiled on first use: the runtime does no work at package init.
+var versionRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^1\.([0-3])\.(\d+)(-[0-9A-Za-z.+-]+)?$`)
+})
 
 // NamespaceFlags maps the spec's namespace types to clone flags.
 var NamespaceFlags = map[specs.LinuxNamespaceType]int{
@@ -59,7 +63,7 @@ var NamespaceFlags = map[specs.LinuxNamespaceType]int{
 
 // Validate checks the fields the runtime relies on before it makes anything.
 func Validate(s *specs.Spec) error {
-	if !versionRE.MatchString(s.Version) {
+	if !versionRE().MatchString(s.Version) {
 		return fmt.Errorf("ociVersion %q is not supported (want 1.0.0 to 1.3.x)", s.Version)
 	}
 	if s.Root == nil || s.Root.Path == "" {

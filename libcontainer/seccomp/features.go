@@ -26,7 +26,7 @@ func Features() *features.Seccomp {
 			actions = append(actions, string(a))
 		}
 	}
-	flags := []string{string(specs.LinuxSeccompFlagLog), string(specs.LinuxSeccompFlagSpecAllow), string(specs.LinuxSeccompFlagWaitKillableRecv)}
+	flags := []string{"SECCOMP_FILTER_FLAG_TSYNC", string(specs.LinuxSeccompFlagLog), string(specs.LinuxSeccompFlagSpecAllow), string(specs.LinuxSeccompFlagWaitKillableRecv)}
 	var supported []string
 	for _, f := range flags {
 		if Validate(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlag(f)}}) == nil {

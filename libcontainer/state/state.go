@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -56,11 +55,14 @@ type Dir struct {
 	lock *os.File
 }
 
-var idRE = regexp.MustCompile(`^[\w+\-.]+$`)
+// validIDChar is what runc allows in ids: letters, digits, _ + - and '.'.
+func validIDChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_+-.", r)
+}
 
 // ValidateID refuses ids that could name a path outside the root.
 func ValidateID(id string) error {
-	if id == "" || id == "." || id == ".." || !idRE.MatchString(id) || len(id) > 1024 {
+	if id == "" || id == "." || id == ".." || strings.IndexFunc(id, func(r rune) bool { return !validIDChar(r) }) >= 0 || len(id) > 1024 {
 		return fmt.Errorf("invalid container id %q", id)
 	}
 	return nil
