@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer/cgroups"
 	"github.com/berth-containers/berth/libcontainer/config"
+	"github.com/berth-containers/berth/libcontainer/exeseal"
 	"github.com/berth-containers/berth/libcontainer/hooks"
 	"github.com/berth-containers/berth/libcontainer/nsexec"
 	"github.com/berth-containers/berth/libcontainer/rootfs"
@@ -347,7 +348,6 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 	files = append(files, child)
 	files = append(files, extra...)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
 		Args:       []string{"berth-runtime", "init"},
 		Env:        []string{nsexec.EnvSyncFd + "=" + strconv.Itoa(3+preserveFds)},
 		Stdin:      os.Stdin,
@@ -355,7 +355,7 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 		Stderr:     os.Stderr,
 		ExtraFiles: files,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := exeseal.Start(cmd); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}

@@ -35,7 +35,6 @@ func Init() error {
 	}
 	os.Unsetenv(nsexec.EnvSyncFd)
 	os.Unsetenv(nsexec.EnvStage)
-	os.Unsetenv("_BERTH_SEALED")
 	sock := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
 	err = initContainer(sock)

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,8 +28,6 @@
 #include <unistd.h>
 
 #include "nsexec.h"
-
-extern char **environ;
 
 static int syncfd = -1;
 
@@ -95,34 +92,6 @@ static void expect_msg(char want)
 	memcpy(&len, hdr + 1, 4);
 	if (hdr[0] != want || len != 0)
 		_exit(BERTH_EXIT_SYNC);
-}
-
-// seal_exe re-executes the binary from a read-only bind mount of itself in a
-// private mount namespace. /proc/<pid>/exe of every process it starts then
-// points into a read-only mount, so opening it for writing fails with EROFS.
-static void seal_exe(char **argv)
-{
-	char exe[4096];
-	ssize_t n;
-
-	if (getenv("_BERTH_SEALED") != NULL || geteuid() != 0)
-		return;
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		fail("readlink /proc/self/exe");
-	exe[n] = '\0';
-	if (unshare(CLONE_NEWNS) < 0)
-		fail("unshare mount namespace for the sealed binary");
-	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-		fail("make / a slave mount");
-	if (mount(exe, exe, NULL, MS_BIND, NULL) < 0)
-		fail("bind mount %s", exe);
-	if (mount(NULL, exe, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		fail("remount %s read-only", exe);
-	if (setenv("_BERTH_SEALED", "1", 1) < 0)
-		fail("setenv");
-	execve(exe, argv, environ);
-	fail("re-execute %s", exe);
 }
 
 struct bootstrap {
@@ -208,20 +177,18 @@ static void join_namespaces(struct bootstrap *b)
 	}
 }
 
-void berth_nsexec(int argc, char **argv)
+void berth_nsexec(void)
 {
 	const char *env = getenv("_BERTH_SYNCFD");
 	struct bootstrap b;
 	pid_t pid;
 
-	(void)argc;
 	if (env == NULL)
 		return;
 	syncfd = atoi(env);
 	if (getenv("_BERTH_STAGE") != NULL)
 		return; // the final process, back from the fork: Go takes over
 
-	seal_exe(argv);
 	// Until execve, this process must not be reachable through /proc by the
 	// container's processes (ptrace checks follow dumpability).
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -233,8 +200,13 @@ void berth_nsexec(int argc, char **argv)
 		if (unshare(CLONE_NEWUSER) < 0)
 			fail("unshare user namespace");
 		if (b.want_maps) {
+			// An unprivileged parent may write the maps only of a dumpable process.
+			if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+				fail("prctl PR_SET_DUMPABLE");
 			send_msg(BERTH_MSG_WANT_MAPS, NULL, 0);
 			expect_msg(BERTH_MSG_MAPS_DONE);
+			if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+				fail("prctl PR_SET_DUMPABLE");
 		}
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
 			fail("become root in the new user namespace");

@@ -10,10 +10,9 @@ package nsexec
 #cgo CFLAGS: -Wall -O2
 #include "nsexec.h"
 
-__attribute__((constructor)) static void berth_init(int argc, char **argv, char **envp)
+__attribute__((constructor)) static void berth_init(void)
 {
-	(void)envp;
-	berth_nsexec(argc, argv);
+	berth_nsexec();
 }
 */
 import "C"

@@ -11,6 +11,6 @@
 #define BERTH_EXIT_FAIL 1
 #define BERTH_EXIT_SYNC 2
 
-void berth_nsexec(int argc, char **argv);
+void berth_nsexec(void);
 
 #endif
