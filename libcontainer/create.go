@@ -19,6 +19,7 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer/cgroups"
 	"github.com/berth-containers/berth/libcontainer/config"
+	"github.com/berth-containers/berth/libcontainer/console"
 	"github.com/berth-containers/berth/libcontainer/exeseal"
 	"github.com/berth-containers/berth/libcontainer/hooks"
 	"github.com/berth-containers/berth/libcontainer/nsexec"
@@ -36,11 +37,15 @@ type CreateOptions struct {
 	NoPivot       bool
 	NoNewKeyring  bool
 	PreserveFds   int
+	// ForegroundTTY lets a terminal process run without a console socket:
+	// the pty master is then returned in Container.Console (runc run does this).
+	ForegroundTTY bool
 }
 
 // Container is a created container, as create leaves it.
 type Container struct {
-	State *state.State
+	State   *state.State
+	Console *os.File // the pty master, with CreateOptions.ForegroundTTY
 }
 
 // Create makes a container from a bundle: state directory, cgroup, and an
@@ -58,7 +63,7 @@ func Create(o CreateOptions) (c *Container, err error) {
 	if spec.Process == nil {
 		return nil, errors.New("config.json has no process to run")
 	}
-	if spec.Process.Terminal && o.ConsoleSocket == "" {
+	if spec.Process.Terminal && o.ConsoleSocket == "" && !o.ForegroundTTY {
 		return nil, errors.New("process.terminal is true but no --console-socket was given")
 	}
 	if !spec.Process.Terminal && o.ConsoleSocket != "" {
@@ -78,7 +83,7 @@ func Create(o CreateOptions) (c *Container, err error) {
 	if err := b.run(); err != nil {
 		return nil, err
 	}
-	return &Container{State: b.st}, nil
+	return &Container{State: b.st, Console: b.console}, nil
 }
 
 // builder carries a create through its steps and knows what to undo.
@@ -91,6 +96,7 @@ type builder struct {
 	cmd     *exec.Cmd
 	initPid int
 	st      *state.State
+	console *os.File
 }
 
 func (b *builder) cleanup() {
@@ -148,6 +154,7 @@ func (b *builder) run() error {
 		return err
 	}
 	extra := []*os.File{fifoFile}
+	var consoleSock *os.File // our end when we receive the pty ourselves
 	if b.opts.ConsoleSocket != "" {
 		conn, err := net.Dial("unix", b.opts.ConsoleSocket)
 		if err != nil {
@@ -160,6 +167,16 @@ func (b *builder) run() error {
 		}
 		defer f.Close()
 		extra = append(extra, f)
+	} else if s.Process.Terminal {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("create console socket pair: %w", err)
+		}
+		ours, theirs := os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console")
+		defer ours.Close()
+		defer theirs.Close()
+		extra = append(extra, theirs)
+		consoleSock = ours
 	}
 	p, err := startInit(b.opts.PreserveFds, extra)
 	if err != nil {
@@ -187,6 +204,9 @@ func (b *builder) run() error {
 
 	hasRuntimeHooks := s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
 	ic := initConfig{
+		ID:           b.opts.ID,
+		Bundle:       b.bundle,
+		HostPid:      b.initPid,
 		Spec:         s,
 		NoPivot:      b.opts.NoPivot,
 		NoNewKeyring: b.opts.NoNewKeyring,
@@ -234,6 +254,11 @@ func (b *builder) run() error {
 				return err
 			}
 		case nsexec.MsgReady:
+			if consoleSock != nil {
+				if b.console, err = console.Receive(consoleSock); err != nil {
+					return err
+				}
+			}
 			if err := b.dir.Save(b.st); err != nil {
 				return err
 			}

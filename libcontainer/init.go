@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer/capabilities"
 	"github.com/berth-containers/berth/libcontainer/config"
+	"github.com/berth-containers/berth/libcontainer/console"
 	"github.com/berth-containers/berth/libcontainer/hooks"
 	"github.com/berth-containers/berth/libcontainer/nsexec"
 	"github.com/berth-containers/berth/libcontainer/rootfs"
@@ -74,7 +75,8 @@ func initContainer(sock *os.File) error {
 			return fmt.Errorf("wait for createRuntime hooks: %v", err)
 		}
 	}
-	st := &specs.State{Version: specs.Version, ID: "", Status: specs.StateCreating, Pid: os.Getpid(), Annotations: s.Annotations}
+	// The pid as the runtime sees it: hooks run in the runtime's pid namespace.
+	st := &specs.State{Version: specs.Version, ID: ic.ID, Status: specs.StateCreating, Pid: ic.HostPid, Bundle: ic.Bundle, Annotations: s.Annotations}
 	if s.Hooks != nil {
 		if err := hooks.Run("createContainer", s.Hooks.CreateContainer, st); err != nil {
 			return err
@@ -365,9 +367,8 @@ func setupConsole(sockFd int) error {
 	if err := rootfs.BindConsole(slavePath); err != nil {
 		return err
 	}
-	rights := unix.UnixRights(int(master.Fd()))
-	if err := unix.Sendmsg(sockFd, []byte(slavePath), rights, nil, 0); err != nil {
-		return fmt.Errorf("send pty master to console socket: %w", err)
+	if err := console.Send(sockFd, master, slavePath); err != nil {
+		return err
 	}
 	unix.Close(sockFd)
 	if _, err := unix.Setsid(); err != nil {

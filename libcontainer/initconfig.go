@@ -9,6 +9,9 @@ import (
 // initConfig is what the runtime sends the container's init process once
 // the process is in its namespaces.
 type initConfig struct {
+	ID           string            `json:"id"`
+	Bundle       string            `json:"bundle"`
+	HostPid      int               `json:"hostPid"` // init's pid in the runtime's pid namespace, for hooks
 	Spec         *specs.Spec       `json:"spec"`
 	NoPivot      bool              `json:"noPivot,omitempty"`
 	NoNewKeyring bool              `json:"noNewKeyring,omitempty"`

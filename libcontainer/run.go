@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/libcontainer/console"
 )
 
 // Run creates and starts a container. Detached, it returns at once;
@@ -20,9 +23,17 @@ func Run(o CreateOptions, detach, keep bool) (int, error) {
 		signal.Notify(sigs)
 		defer signal.Stop(sigs)
 	}
+	o.ForegroundTTY = !detach && o.ConsoleSocket == ""
 	c, err := Create(o)
 	if err != nil {
 		return -1, err
+	}
+	var outDone <-chan struct{}
+	if c.Console != nil {
+		defer c.Console.Close()
+		var restore func()
+		restore, outDone = console.Attach(c.Console)
+		defer restore()
 	}
 	if err := Start(o.Root, o.ID); err != nil {
 		Delete(o.Root, o.ID, true)
@@ -34,6 +45,13 @@ func Run(o CreateOptions, detach, keep bool) (int, error) {
 	code, err := waitForward(c.State.Pid, sigs)
 	if err != nil {
 		return -1, err
+	}
+	if outDone != nil {
+		// Drain the last output; a process that outlived init may hold the pty open.
+		select {
+		case <-outDone:
+		case <-time.After(time.Second):
+		}
 	}
 	if !keep {
 		if err := Delete(o.Root, o.ID, true); err != nil {

@@ -100,11 +100,8 @@ func target(root *os.File, dest string, isFile bool) (*os.File, error) {
 		return nil, fmt.Errorf("create parent of mount point %s: %w", dest, err)
 	}
 	defer parent.Close()
-	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_PATH, 0o644)
-	if err == unix.EINVAL || err == unix.EISDIR {
-		// O_PATH ignores O_CREAT on old kernels: create, then reopen.
-		fd, err = unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
-	}
+	// O_PATH would ignore O_CREAT: create with a plain read-only open.
+	fd, err := unix.Openat(int(parent.Fd()), filepath.Base(dest), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
 	}

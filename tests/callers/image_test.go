@@ -77,7 +77,7 @@ func writeBusyboxImage(dst, busybox, name string) error {
 	manifestDesc := describe(mediaTypeManifest, manifest)
 	tag := name[strings.LastIndex(name, ":")+1:]
 	manifestDesc.Annotations = map[string]string{
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": tag,
 	}
 	index, err := json.Marshal(map[string]any{

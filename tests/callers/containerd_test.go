@@ -1,0 +1,532 @@
+package callers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// ctr's default spec puts containers in cgroup /<namespace>/<id>, so the
+	// namespace name is also the parent cgroup the test checks and removes.
+	ctrNamespace = "berth-test"
+	busyboxImage = "docker.io/berth-test/busybox:latest"
+	busyboxPath  = "/bin/busybox" // Debian's busybox-static
+	runcPath     = "/usr/sbin/runc"
+	ctrTimeout   = 30 * time.Second
+)
+
+// TestContainerd drives containers through containerd 1.6's runc shim with
+// `ctr run --runc-binary`, once with berth-runtime and once with runc.
+func TestContainerd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: containerd and the runtime create mounts, namespaces and cgroups")
+	}
+	for _, tool := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (Debian package containerd): %v", tool, err)
+		}
+	}
+	if _, err := os.Stat(busyboxPath); err != nil {
+		t.Skipf("no static busybox to build the image from (Debian package busybox-static): %v", err)
+	}
+	berth := berthRuntime(t)
+
+	d := startContainerd(t)
+	archive := filepath.Join(t.TempDir(), "busybox.tar")
+	if err := writeBusyboxImage(archive, busyboxPath, busyboxImage); err != nil {
+		t.Fatal(err)
+	}
+	d.mustCtr(t, "images", "import", "--all-platforms", archive)
+	if out := d.mustCtr(t, "images", "ls", "-q"); !strings.Contains(out, busyboxImage) {
+		t.Fatalf("image %s not listed after import: %q", busyboxImage, out)
+	}
+
+	for _, rt := range []struct{ name, binary string }{{"berth-runtime", berth}, {"runc", runcPath}} {
+		t.Run(rt.name, func(t *testing.T) {
+			if _, err := os.Stat(rt.binary); err != nil {
+				t.Skipf("%s not installed: %v", rt.name, err)
+			}
+			r := &ctrRuntime{d: d, name: rt.name, binary: rt.binary, root: filepath.Join(d.dir, "runtime-"+rt.name)}
+			t.Run("run", r.testRun)
+			t.Run("exit-code", r.testExitCode)
+			t.Run("kill-delete", r.testKillDelete)
+			t.Run("failing-create", r.testFailingCreate)
+		})
+	}
+}
+
+// berthRuntime returns the absolute path of the runtime under test.
+func berthRuntime(t *testing.T) string {
+	t.Helper()
+	path, set := os.LookupEnv("BERTH_RUNTIME")
+	if !set {
+		path = filepath.Join("..", "..", "bin", "berth-runtime")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		if set {
+			t.Fatalf("BERTH_RUNTIME: %v", err)
+		}
+		t.Skipf("berth-runtime not built (run make build or set BERTH_RUNTIME): %v", err)
+	}
+	return abs
+}
+
+// ctrRuntime runs containers through ctr with one OCI runtime binary.
+type ctrRuntime struct {
+	d      *containerd
+	name   string
+	binary string
+	root   string // given as --runc-root; the shim adds the namespace
+}
+
+func (r *ctrRuntime) id(scenario string) string { return r.name + "-" + scenario }
+
+// stateDir is the --root the shim passes to the runtime.
+func (r *ctrRuntime) stateDir() string { return filepath.Join(r.root, ctrNamespace) }
+
+// run runs `ctr run` with this runtime; args are ctr run's flags, then the
+// container id and command.
+func (r *ctrRuntime) run(t *testing.T, args ...string) ctrResult {
+	t.Helper()
+	full := []string{"run", "--runc-binary", r.binary, "--runc-root", r.root, "--fifo-dir", r.d.fifoDir()}
+	return r.d.ctr(t, append(full, args...)...)
+}
+
+func (r *ctrRuntime) testRun(t *testing.T) {
+	id := r.id("run")
+	res := r.run(t, "--rm", busyboxImage, id, "echo", "hello")
+	if res.code != 0 || res.stdout != "hello\n" {
+		t.Errorf("ctr run echo hello: exit %d, stdout %q, want 0 and \"hello\\n\"; stderr: %s", res.code, res.stdout, res.stderr)
+	}
+	r.assertClean(t, id)
+}
+
+func (r *ctrRuntime) testExitCode(t *testing.T) {
+	id := r.id("exit-code")
+	res := r.run(t, "--rm", busyboxImage, id, "sh", "-c", "exit 3")
+	if res.code != 3 {
+		t.Errorf("ctr run sh -c 'exit 3': exit %d, want 3; stderr: %s", res.code, res.stderr)
+	}
+	r.assertClean(t, id)
+}
+
+func (r *ctrRuntime) testKillDelete(t *testing.T) {
+	id := r.id("kill-delete")
+	if res := r.run(t, "-d", busyboxImage, id, "sleep", "1000"); res.code != 0 {
+		t.Fatalf("ctr run -d sleep: exit %d; stderr: %s", res.code, res.stderr)
+	}
+	pid, status := r.d.task(t, id)
+	if status != "RUNNING" {
+		t.Errorf("task status after ctr run -d: %q, want RUNNING", status)
+	}
+	// The runtime got the shim's --root and the spec's cgroup: the checks
+	// of assertClean look at the right places.
+	if _, err := os.Stat(filepath.Join(r.stateDir(), id)); err != nil {
+		t.Errorf("runtime state of the running container: %v", err)
+	}
+	if procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", ctrNamespace, id, "cgroup.procs")); err != nil {
+		t.Errorf("container cgroup: %v", err)
+	} else if !containsLine(string(procs), strconv.Itoa(pid)) {
+		t.Errorf("container cgroup.procs %q lacks the task's pid %d", procs, pid)
+	}
+
+	r.d.mustCtr(t, "task", "kill", "-s", "SIGKILL", id)
+	waitFor(t, 10*time.Second, func() error {
+		if _, status := r.d.task(t, id); status != "STOPPED" {
+			return fmt.Errorf("task status %q after SIGKILL, want STOPPED", status)
+		}
+		return nil
+	})
+	// ctr 1.6 task delete exits 0 but warns of the task's status, 128+SIGKILL.
+	res := r.d.ctr(t, "task", "delete", id)
+	if want := fmt.Sprintf("exit code %d", 128+int(syscall.SIGKILL)); res.code != 0 || !strings.Contains(res.stderr, want) {
+		t.Errorf("ctr task delete: exit %d, stderr %q; want 0 and %q", res.code, res.stderr, want)
+	}
+	r.d.mustCtr(t, "container", "delete", id)
+	r.assertClean(t, id)
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("container process %d still exists after delete (kill 0: %v)", pid, err)
+	}
+}
+
+func (r *ctrRuntime) testFailingCreate(t *testing.T) {
+	id := r.id("failing-create")
+	res := r.run(t, "--rm", busyboxImage, id, "no-such-command")
+	if res.code == 0 {
+		t.Errorf("ctr run no-such-command succeeded; stdout: %s", res.stdout)
+	}
+	// The shim passes on the last error line of the runtime's JSON log.
+	if !strings.Contains(res.stderr, "executable file not found") {
+		t.Errorf("ctr run no-such-command: stderr %q lacks the runtime's \"executable file not found\"", res.stderr)
+	}
+	r.assertClean(t, id)
+}
+
+// assertClean checks that nothing of container id is left: no task or
+// container in containerd, no runtime state, no cgroup, no shim.
+func (r *ctrRuntime) assertClean(t *testing.T, id string) {
+	t.Helper()
+	if out := r.d.mustCtr(t, "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("tasks left: %q", out)
+	}
+	if out := r.d.mustCtr(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("containers left: %q", out)
+	}
+	entries, err := os.ReadDir(r.stateDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read runtime state dir: %v", err)
+	}
+	for _, e := range entries {
+		t.Errorf("runtime state left: %s", filepath.Join(r.stateDir(), e.Name()))
+	}
+	cgroups, err := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cg := range cgroups {
+		t.Errorf("cgroup left: %s", cg)
+	}
+	// The shim exits on its own once containerd deletes the task.
+	waitFor(t, 5*time.Second, func() error {
+		if shims := r.d.shims(); len(shims) > 0 {
+			return fmt.Errorf("shims left: %v", shims)
+		}
+		return nil
+	})
+}
+
+// containerd is a daemon of the test's own: its root, state and sockets are
+// in a temporary directory, so it leaves the host's containerd alone.
+type containerd struct {
+	dir  string
+	sock string
+	log  string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the daemon has exited
+}
+
+// Only the plugins ctr run needs: no CRI, no snapshotters but overlayfs and
+// native. A missing plugin in the list is no error.
+const containerdConfig = `version = 2
+root = %[1]q
+state = %[2]q
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = %[3]q
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = %[4]q
+`
+
+func startContainerd(t *testing.T) *containerd {
+	t.Helper()
+	dir := t.TempDir()
+	d := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: filepath.Join(dir, "containerd.log"), done: make(chan struct{})}
+	config := filepath.Join(dir, "config.toml")
+	body := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.sock, filepath.Join(dir, "opt"))
+	if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+
+	// Shims put their sockets in /run/containerd/s whatever the config says.
+	var created []string
+	for _, p := range []string{"/run/containerd", "/run/containerd/s", "/run/containerd/fifo"} {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			created = append(created, p)
+		}
+	}
+
+	d.cmd = exec.Command("containerd", "--config", config)
+	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start containerd: %v", err)
+	}
+	go func() {
+		d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("containerd log (%s):\n%s", d.log, tail(d.log, 40))
+		}
+		d.stop(t)
+		for i := len(created) - 1; i >= 0; i-- {
+			if err := os.Remove(created[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("remove %s (created by the test): %v", created[i], err)
+			}
+		}
+	})
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-d.done:
+			t.Fatalf("containerd exited at start: %v\n%s", d.cmd.ProcessState, tail(d.log, 20))
+		default:
+		}
+		if _, err := os.Stat(d.sock); err == nil {
+			if res := d.ctr(t, "version"); res.code == 0 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd socket %s not ready after 10s\n%s", d.sock, tail(d.log, 20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop stops the daemon, then removes what a failed test may have left:
+// shims (which outlive containerd by design), container processes, their
+// cgroups and mounts. Anything left is reported.
+func (d *containerd) stop(t *testing.T) {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Errorf("containerd did not stop on SIGTERM; killing it")
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+
+	for _, pid := range d.shims() {
+		t.Errorf("shim left, pid %d: killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	cgroups, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, "*"))
+	for _, cg := range cgroups {
+		if fi, err := os.Stat(cg); err != nil || !fi.IsDir() {
+			continue
+		}
+		for _, pid := range cgroupPids(cg) {
+			t.Errorf("container process left, pid %d in %s: killing it", pid, cg)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	for _, cg := range cgroups {
+		removeCgroup(t, cg)
+	}
+	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace))
+	for _, cg := range parents {
+		removeCgroup(t, cg)
+	}
+
+	for _, mnt := range mountsUnder(d.dir) {
+		t.Errorf("mount left: %s: unmounting it", mnt)
+		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", mnt, err)
+		}
+	}
+}
+
+// removeCgroup removes cg once the processes killed in it are gone.
+func removeCgroup(t *testing.T, cg string) {
+	var err error
+	for range 100 {
+		if err = unix.Rmdir(cg); err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("remove cgroup %s: %v", cg, err)
+}
+
+func cgroupPids(cg string) []int {
+	data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// shims returns the pids of the shims serving this daemon, found by the
+// -address argument they are started with.
+func (d *containerd) shims() []int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []int
+	for _, p := range procs {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		argv := strings.Split(string(data), "\x00")
+		if !strings.HasPrefix(filepath.Base(argv[0]), "containerd-shim") {
+			continue
+		}
+		for i := 0; i+1 < len(argv); i++ {
+			if argv[i] == "-address" && argv[i+1] == d.sock {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// fifoDir is where ctr makes the FIFOs for a task's stdio, rather than
+// under /run/containerd.
+func (d *containerd) fifoDir() string { return filepath.Join(d.dir, "fifo") }
+
+type ctrResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// ctr runs ctr against this daemon in the test namespace.
+func (d *containerd) ctr(t *testing.T, args ...string) ctrResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ctr", append([]string{"-a", d.sock, "-n", ctrNamespace}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("ctr %s: no answer in %s; stderr: %s", strings.Join(args, " "), ctrTimeout, stderr.String())
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("ctr %s: %v", strings.Join(args, " "), err)
+	}
+	return ctrResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+func (d *containerd) mustCtr(t *testing.T, args ...string) string {
+	t.Helper()
+	res := d.ctr(t, args...)
+	if res.code != 0 {
+		t.Fatalf("ctr %s: exit %d; stderr: %s", strings.Join(args, " "), res.code, res.stderr)
+	}
+	return res.stdout
+}
+
+// task returns the pid and status `ctr task ls` shows for id.
+func (d *containerd) task(t *testing.T, id string) (int, string) {
+	t.Helper()
+	out := d.mustCtr(t, "task", "ls")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == id {
+			pid, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("ctr task ls: bad pid in %q", line)
+			}
+			return pid, f[2]
+		}
+	}
+	t.Fatalf("ctr task ls: no task %s in %q", id, out)
+	return 0, ""
+}
+
+// waitFor polls check until it returns nil, failing the test with its last
+// error after timeout.
+func waitFor(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after %s: %v", timeout, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func containsLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.TrimSpace(l) == line {
+			return true
+		}
+	}
+	return false
+}
+
+// mountsUnder lists the mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if strings.HasPrefix(mp, dir+"/") {
+			mounts = append(mounts, mp)
+		}
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	return mounts
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,596 @@
+// Package integration runs real containers with the berth-runtime binary, as
+// root, and checks what the kernel shows from inside and outside.
+//
+// The binary comes from $BERTH_RUNTIME (default ../../bin/berth-runtime);
+// the tests never build it. TestMain makes one busybox rootfs that tests use
+// read-only; a test that writes into its rootfs (new mount points, hook
+// scripts, ownership) works on its own copy.
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+var (
+	// runtimeBin is the absolute path of the binary under test.
+	runtimeBin string
+	// skipReason, when set, makes every test skip: not root, no binary.
+	skipReason string
+	// sharedRootfs is the busybox rootfs made once by TestMain.
+	sharedRootfs string
+	// baseSpec is the output of `berth-runtime spec`, the start of every config.
+	baseSpec []byte
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration setup:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+// setup finds the binary and builds the shared rootfs, runs the tests, and
+// removes the rootfs again.
+func setup(m *testing.M) (int, error) {
+	bin := os.Getenv("BERTH_RUNTIME")
+	if bin == "" {
+		bin = "../../bin/berth-runtime"
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		return 0, err
+	}
+	runtimeBin = abs
+	switch {
+	case os.Geteuid() != 0:
+		skipReason = "integration tests run containers and need root"
+	case !isExecutable(runtimeBin):
+		skipReason = fmt.Sprintf("runtime binary %s not found: run `make build` or set BERTH_RUNTIME", runtimeBin)
+	case !isExecutable("/bin/busybox"):
+		skipReason = "/bin/busybox not found (apt-get install busybox-static)"
+	}
+	if skipReason != "" {
+		return m.Run(), nil
+	}
+
+	dir, err := os.MkdirTemp("", "berth-integration-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	sharedRootfs = filepath.Join(dir, "rootfs")
+	out, err := exec.Command("../fixtures/mkbundle.sh", "--rootfs-only", sharedRootfs).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("mkbundle.sh: %w: %s", err, out)
+	}
+	specDir := filepath.Join(dir, "spec")
+	if err := os.Mkdir(specDir, 0o755); err != nil {
+		return 0, err
+	}
+	if out, err := exec.Command(runtimeBin, "spec", "--bundle", specDir).CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("%s spec: %w: %s", runtimeBin, err, out)
+	}
+	if baseSpec, err = os.ReadFile(filepath.Join(specDir, "config.json")); err != nil {
+		return 0, err
+	}
+	return m.Run(), nil
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// newSpec returns the runtime's default config adjusted for tests: no
+// terminal, the shared read-only rootfs, and args.
+func newSpec(t *testing.T, args ...string) *specs.Spec {
+	t.Helper()
+	var s specs.Spec
+	if err := json.Unmarshal(baseSpec, &s); err != nil {
+		t.Fatalf("parse default spec: %v", err)
+	}
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Root.Path = sharedRootfs
+	s.Root.Readonly = true
+	return &s
+}
+
+// shell is newSpec running a sh -c script.
+func shell(t *testing.T, script string) *specs.Spec {
+	return newSpec(t, "sh", "-c", script)
+}
+
+// copyRootfs gives s a writable copy of the rootfs and returns its path.
+func copyRootfs(t *testing.T, s *specs.Spec) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "rootfs")
+	if out, err := exec.Command("cp", "-a", sharedRootfs, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy rootfs: %v: %s", err, out)
+	}
+	s.Root.Path = dst
+	s.Root.Readonly = false
+	return dst
+}
+
+// withoutNamespace drops a namespace type from s.
+func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
+	var keep []specs.LinuxNamespace
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != typ {
+			keep = append(keep, ns)
+		}
+	}
+	s.Linux.Namespaces = keep
+}
+
+// withoutMount drops the mount at dest from s.
+func withoutMount(s *specs.Spec, dest string) {
+	var keep []specs.Mount
+	for _, m := range s.Mounts {
+		if m.Destination != dest {
+			keep = append(keep, m)
+		}
+	}
+	s.Mounts = keep
+}
+
+// env is one test's runtime root and scratch space. Every container it
+// creates is deleted at cleanup, which then checks that nothing is left.
+type env struct {
+	t    *testing.T
+	bin  string
+	root string
+	dir  string
+	// v2 runs every command in a private mount namespace whose
+	// /sys/fs/cgroup is a cgroup2 mount.
+	v2  bool
+	seq atomic.Int32
+}
+
+var idSalt = fmt.Sprintf("%04x", rand.Uint32()&0xffff)
+
+var nonID = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+	e := &env{t: t, bin: runtimeBin, dir: t.TempDir()}
+	e.root = filepath.Join(e.dir, "root")
+	t.Cleanup(func() {
+		// Registered first, so it runs after every container's delete.
+		entries, err := os.ReadDir(e.root)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("read runtime root: %v", err)
+		}
+		for _, en := range entries {
+			t.Errorf("state left under --root after cleanup: %s", en.Name())
+		}
+		checkNoHostMounts(t, e.dir)
+	})
+	return e
+}
+
+// newID returns a container id unique to this test and run.
+func (e *env) newID() string {
+	name := nonID.ReplaceAllString(strings.TrimPrefix(e.t.Name(), "Test"), "-")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return fmt.Sprintf("it-%s-%s-%d", strings.ToLower(name), idSalt, e.seq.Add(1))
+}
+
+// bundle writes s as config.json into a new bundle directory.
+func (e *env) bundle(s *specs.Spec) string {
+	e.t.Helper()
+	dir, err := os.MkdirTemp(e.dir, "bundle-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	data, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return dir
+}
+
+// result is one runtime command's outcome. Stdout and stderr went to files
+// (a container may keep them open long after the command exits), read back
+// when the command ended; outPath lets a test read the container's later output.
+type result struct {
+	args    []string
+	stdout  string
+	stderr  string
+	code    int
+	outPath string
+	elapsed time.Duration
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("berth-runtime %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
+}
+
+// cmdOpts tweak how a runtime command is started.
+type cmdOpts struct {
+	extraFiles []*os.File
+	stdout     *os.File
+}
+
+// rt runs the runtime with --root and args, with a timeout.
+func (e *env) rt(args ...string) result {
+	e.t.Helper()
+	return e.rtWith(cmdOpts{}, args...)
+}
+
+func (e *env) rtWith(o cmdOpts, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := e.command(ctx, append([]string{"--root", e.root}, args...)...)
+	res := result{args: args}
+	out := o.stdout
+	if out == nil {
+		f, err := os.CreateTemp(e.dir, "stdout-")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		defer f.Close()
+		out = f
+	}
+	errf, err := os.CreateTemp(e.dir, "stderr-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer errf.Close()
+	res.outPath = out.Name()
+	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, o.extraFiles
+	start := time.Now()
+	err = cmd.Run()
+	res.elapsed = time.Since(start)
+	res.code = exitCode(e.t, err)
+	res.stdout = readFile(e.t, out.Name())
+	res.stderr = readFile(e.t, errf.Name())
+	return res
+}
+
+// command builds the exec.Cmd for runtime arguments, wrapped for cgroup v2.
+func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
+	if e.v2 {
+		script := `mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"`
+		args = append([]string{"-m", "--propagation", "private", "sh", "-c", script, e.bin}, args...)
+		return exec.CommandContext(ctx, "unshare", args...)
+	}
+	return exec.CommandContext(ctx, e.bin, args...)
+}
+
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(interface{ Signaled() bool }); ok && ws.Signaled() {
+			t.Fatalf("runtime killed: %v", err)
+		}
+		return ee.ExitCode()
+	}
+	t.Fatalf("run runtime: %v", err)
+	return -1
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// mustRT runs a runtime command that must succeed.
+func (e *env) mustRT(args ...string) result {
+	e.t.Helper()
+	r := e.rt(args...)
+	if r.code != 0 {
+		e.t.Fatalf("unexpected failure: %s", r)
+	}
+	return r
+}
+
+// track deletes the container at cleanup and checks that its default
+// cgroups went with it.
+func (e *env) track(id string) {
+	e.t.Cleanup(func() {
+		r := e.rt("delete", "--force", id)
+		if r.code != 0 && !strings.Contains(r.stderr, "does not exist") {
+			e.t.Errorf("cleanup: %s", r)
+		}
+		for _, dir := range cgroupDirs(e.t, id) {
+			if _, err := os.Stat(dir); err == nil {
+				e.t.Errorf("cgroup %s left after delete", dir)
+			}
+		}
+	})
+}
+
+// create writes a bundle for s and creates a container from it.
+func (e *env) create(s *specs.Spec, extra ...string) (string, result) {
+	e.t.Helper()
+	id := e.newID()
+	b := e.bundle(s)
+	e.track(id)
+	args := append([]string{"create", "--bundle", b}, extra...)
+	r := e.rt(append(args, id)...)
+	if r.code != 0 {
+		e.t.Fatalf("create: %s", r)
+	}
+	return id, r
+}
+
+// start creates and starts a detached container from s.
+func (e *env) start(s *specs.Spec) (string, result) {
+	e.t.Helper()
+	id, r := e.create(s)
+	e.mustRT("start", id)
+	return id, r
+}
+
+// run runs s in the foreground (`run`) and returns its result.
+func (e *env) run(s *specs.Spec, extra ...string) result {
+	e.t.Helper()
+	return e.runWith(cmdOpts{}, s, extra...)
+}
+
+func (e *env) runWith(o cmdOpts, s *specs.Spec, extra ...string) result {
+	e.t.Helper()
+	id := e.newID()
+	b := e.bundle(s)
+	e.track(id)
+	args := append([]string{"run", "--bundle", b}, extra...)
+	return e.rtWith(o, append(args, id)...)
+}
+
+// mustRun runs s and fails the test unless it exits 0.
+func (e *env) mustRun(s *specs.Spec) string {
+	e.t.Helper()
+	r := e.run(s)
+	if r.code != 0 {
+		e.t.Fatalf("container failed: %s", r)
+	}
+	return r.stdout
+}
+
+// ociState is the state command's output.
+type ociState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+	Bundle string `json:"bundle"`
+	Rootfs string `json:"rootfs"`
+}
+
+func (e *env) state(id string) ociState {
+	e.t.Helper()
+	r := e.mustRT("state", id)
+	var st ociState
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		e.t.Fatalf("parse state %q: %v", r.stdout, err)
+	}
+	return st
+}
+
+// waitStatus polls state until the container has status.
+func (e *env) waitStatus(id, status string) ociState {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := e.state(id)
+		if st.Status == status {
+			return st
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("container %s is %s, not %s, after 10s", id, st.Status, status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitOutput polls a file until it contains want, and returns its content.
+func waitOutput(t *testing.T, path, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := readFile(t, path)
+		if strings.Contains(s, want) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never contained %q; it holds %q", path, want, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ownCgroups maps each v1 hierarchy directory under /sys/fs/cgroup to this
+// process's cgroup in it: the runtime puts relative cgroup paths below them.
+func ownCgroups(t *testing.T) map[string]string {
+	t.Helper()
+	data := readFile(t, "/proc/self/cgroup")
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[1] == "" {
+			continue
+		}
+		dir := filepath.Join("/sys/fs/cgroup", strings.TrimPrefix(parts[1], "name="))
+		if _, err := os.Stat(dir); err == nil {
+			out[dir] = parts[2]
+		}
+	}
+	return out
+}
+
+// cgroupDirs lists where a relative cgroup path lands in every v1 hierarchy.
+func cgroupDirs(t *testing.T, rel string) []string {
+	t.Helper()
+	var dirs []string
+	for dir, own := range ownCgroups(t) {
+		dirs = append(dirs, filepath.Join(dir, own, rel))
+	}
+	return dirs
+}
+
+// checkNoHostMounts fails if the host's mount table mentions path.
+func checkNoHostMounts(t *testing.T, paths ...string) {
+	t.Helper()
+	data := readFile(t, "/proc/self/mountinfo")
+	for _, line := range strings.Split(data, "\n") {
+		for _, p := range paths {
+			if p != "" && strings.Contains(line, p) {
+				t.Errorf("host mount table mentions %s: %s", p, line)
+			}
+		}
+	}
+}
+
+// privateRuntime gives the env its own copy of the binary, so that
+// processesOf can find every process it left, even with other tests or
+// other users of the runtime running at the same time.
+func (e *env) privateRuntime() {
+	e.t.Helper()
+	data, err := os.ReadFile(runtimeBin)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p := filepath.Join(e.dir, "berth-runtime")
+	if err := os.WriteFile(p, data, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	e.bin = p
+}
+
+// processesOf returns the pids whose executable is the file at path (the
+// same inode, whatever path /proc shows for it).
+func processesOf(t *testing.T, path string) []int {
+	t.Helper()
+	var want unix.Stat_t
+	if err := unix.Stat(path, &want); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, en := range entries {
+		pid, err := strconv.Atoi(en.Name())
+		if err != nil {
+			continue
+		}
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+en.Name()+"/exe", &st) != nil {
+			continue
+		}
+		if st.Dev == want.Dev && st.Ino == want.Ino {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// checkNothingLeft checks, after a failed create of id, that no state,
+// cgroup, host mount or process of the private runtime is left.
+func (e *env) checkNothingLeft(id string, bundle string) {
+	e.t.Helper()
+	if _, err := os.Stat(filepath.Join(e.root, id)); err == nil {
+		e.t.Errorf("state directory %s left behind", filepath.Join(e.root, id))
+	}
+	for _, dir := range cgroupDirs(e.t, id) {
+		if _, err := os.Stat(dir); err == nil {
+			e.t.Errorf("cgroup %s left behind", dir)
+		}
+	}
+	checkNoHostMounts(e.t, bundle, sharedRootfs)
+	if pids := processesOf(e.t, e.bin); len(pids) > 0 {
+		e.t.Errorf("processes of the runtime left behind: %v", pids)
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+}
+
+// statusField returns a field of /proc/<pid>/status-like text.
+func statusField(text, key string) string {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// lines splits output into trimmed non-empty lines.
+func lines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// oneLine checks that an error message is a single line.
+func oneLine(t *testing.T, r result) {
+	t.Helper()
+	if n := len(lines(r.stderr)); n != 1 {
+		t.Errorf("error output has %d lines, want 1: %q", n, r.stderr)
+	}
+}
+
+// contains fails the test unless s contains every want.
+func contains(t *testing.T, what, s string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(s, w) {
+			t.Errorf("%s: %q does not contain %q", what, s, w)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// writeFile writes a file, failing the test on error.
+func writeFile(t *testing.T, path, content string, perm os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+}
