@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer/cgroups"
 	"github.com/berth-containers/berth/libcontainer/config"
-	"github.com/berth-containers/berth/libcontainer/console"
 	"github.com/berth-containers/berth/libcontainer/exeseal"
 	"github.com/berth-containers/berth/libcontainer/hooks"
 	"github.com/berth-containers/berth/libcontainer/nsexec"
@@ -99,11 +97,16 @@ type builder struct {
 	console *os.File
 }
 
+// killChild kills and reaps a process that is our child (CLONE_PARENT).
+func killChild(pid int) {
+	unix.Kill(pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	unix.Wait4(pid, &ws, 0, nil)
+}
+
 func (b *builder) cleanup() {
 	if b.initPid > 0 {
-		unix.Kill(b.initPid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		unix.Wait4(b.initPid, &ws, 0, nil)
+		killChild(b.initPid)
 	}
 	if b.cmd != nil && b.cmd.Process != nil {
 		b.cmd.Process.Kill()
@@ -154,29 +157,13 @@ func (b *builder) run() error {
 		return err
 	}
 	extra := []*os.File{fifoFile}
-	var consoleSock *os.File // our end when we receive the pty ourselves
-	if b.opts.ConsoleSocket != "" {
-		conn, err := net.Dial("unix", b.opts.ConsoleSocket)
-		if err != nil {
-			return fmt.Errorf("connect to console socket %s: %w", b.opts.ConsoleSocket, err)
-		}
-		f, err := conn.(*net.UnixConn).File()
-		conn.Close()
-		if err != nil {
-			return fmt.Errorf("console socket: %w", err)
-		}
-		defer f.Close()
-		extra = append(extra, f)
-	} else if s.Process.Terminal {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("create console socket pair: %w", err)
-		}
-		ours, theirs := os.NewFile(uintptr(fds[0]), "console"), os.NewFile(uintptr(fds[1]), "console")
-		defer ours.Close()
-		defer theirs.Close()
-		extra = append(extra, theirs)
-		consoleSock = ours
+	con, err := openConsole(b.opts.ConsoleSocket, s.Process.Terminal)
+	if err != nil {
+		return err
+	}
+	defer con.Close()
+	if con.theirs != nil {
+		extra = append(extra, con.theirs)
 	}
 	p, err := startInit(b.opts.PreserveFds, extra)
 	if err != nil {
@@ -254,10 +241,8 @@ func (b *builder) run() error {
 				return err
 			}
 		case nsexec.MsgReady:
-			if consoleSock != nil {
-				if b.console, err = console.Receive(consoleSock); err != nil {
-					return err
-				}
+			if b.console, err = con.receive(); err != nil {
+				return err
 			}
 			if err := b.dir.Save(b.st); err != nil {
 				return err

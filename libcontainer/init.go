@@ -61,6 +61,9 @@ func initContainer(sock *os.File) error {
 			unix.CloseOnExec(fd)
 		}
 	}
+	if ic.Exec {
+		return execInit(sock, &ic)
+	}
 	if err := rootfs.Prepare(s, rootfs.Options{
 		UserNS: ic.UserNS, CgroupNS: ic.CgroupNS, CgroupPaths: ic.CgroupPaths, CgroupV2: ic.CgroupV2,
 	}); err != nil {
@@ -86,7 +89,7 @@ func initContainer(sock *os.File) error {
 		return err
 	}
 	if s.Process.Terminal {
-		if err := setupConsole(ic.ConsoleFd); err != nil {
+		if err := setupConsole(ic.ConsoleFd, true); err != nil {
 			return err
 		}
 	}
@@ -141,6 +144,29 @@ func initContainer(sock *os.File) error {
 		}
 	}
 	return fatal(execProcess(s, path, ic.PreserveFds))
+}
+
+// execInit is the container side of exec: the C stage joined the
+// container's namespaces; what is left is the process itself.
+func execInit(sock *os.File, ic *initConfig) error {
+	p := ic.Spec.Process
+	if p.Terminal {
+		if err := setupConsole(ic.ConsoleFd, false); err != nil {
+			return err
+		}
+	}
+	if err := prepareProcess(p); err != nil {
+		return err
+	}
+	path, err := lookPath(p)
+	if err != nil {
+		return err
+	}
+	if err := nsexec.Send(sock, nsexec.MsgReady, nil); err != nil {
+		return err
+	}
+	sock.Close()
+	return fatal(execProcess(ic.Spec, path, ic.PreserveFds))
 }
 
 // fatal reports an error after the runtime has stopped listening: to the
@@ -345,7 +371,7 @@ func enterCwd(cwd string) error {
 
 // setupConsole makes a pty in the container's devpts, sends the master to
 // the console socket and makes the slave the process's terminal.
-func setupConsole(sockFd int) error {
+func setupConsole(sockFd int, bindConsole bool) error {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -364,8 +390,10 @@ func setupConsole(sockFd int) error {
 		return fmt.Errorf("open %s: %w", slavePath, err)
 	}
 	defer slave.Close()
-	if err := rootfs.BindConsole(slavePath); err != nil {
-		return err
+	if bindConsole {
+		if err := rootfs.BindConsole(slavePath); err != nil {
+			return err
+		}
 	}
 	if err := console.Send(sockFd, master, slavePath); err != nil {
 		return err

@@ -22,6 +22,8 @@ type initConfig struct {
 	PreserveFds  int               `json:"preserveFds,omitempty"`
 	FifoFd       int               `json:"fifoFd"`
 	ConsoleFd    int               `json:"consoleFd"`
+	// Exec marks a process joining a running container: no rootfs work.
+	Exec bool `json:"exec,omitempty"`
 	// RuntimeHooks tells init to stop before pivot_root while the runtime runs
 	// the prestart and createRuntime hooks.
 	RuntimeHooks bool `json:"runtimeHooks,omitempty"`

@@ -69,7 +69,7 @@ func newApp() *cli.App {
 		Before: setupLogging,
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
-			deleteCommand, listCommand, specCommand, featuresCommand,
+			deleteCommand, listCommand, specCommand, featuresCommand, execCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
@@ -137,11 +137,16 @@ func fatal(err error) {
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
 	}
+	logError(err)
+	fmt.Fprintln(os.Stderr, "berth-runtime:", err)
+	os.Exit(1)
+}
+
+// logError writes err to the --log file, where containerd's shim reads it.
+func logError(err error) {
 	if logFile != nil {
 		slog.Error(err.Error())
 	}
-	fmt.Fprintln(os.Stderr, "berth-runtime:", err)
-	os.Exit(1)
 }
 
 // checkArgs checks the number of positional arguments.

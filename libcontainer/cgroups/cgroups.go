@@ -165,10 +165,18 @@ func (m *Manager) Apply(pid int) error {
 	return nil
 }
 
-// AddPid moves pid into the existing cgroup (exec'd processes).
-func (m *Manager) AddPid(pid int) error {
-	if err := m.lib.AddPid("", pid); err != nil {
-		return fmt.Errorf("add pid %d to cgroup: %w", pid, err)
+// AddPid moves pid into the existing cgroup (exec'd processes), or into sub,
+// a cgroup below it (runc exec --cgroup), which must already exist.
+func (m *Manager) AddPid(pid int, sub string) error {
+	if sub != "" {
+		clean := filepath.Clean(sub)
+		if filepath.IsAbs(sub) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
+			return fmt.Errorf("sub-cgroup %q must be a relative path below the container's cgroup", sub)
+		}
+		sub = clean
+	}
+	if err := m.lib.AddPid(sub, pid); err != nil {
+		return fmt.Errorf("add pid %d to cgroup %q: %w", pid, sub, err)
 	}
 	return nil
 }

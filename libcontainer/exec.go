@@ -1,0 +1,207 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/config"
+	"github.com/berth-containers/berth/libcontainer/console"
+	"github.com/berth-containers/berth/libcontainer/nsexec"
+	"github.com/berth-containers/berth/libcontainer/state"
+)
+
+// nsFiles names each namespace type's file under /proc/PID/ns.
+var nsFiles = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.MountNamespace: "mnt",
+	specs.IPCNamespace: "ipc", specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// ExecOptions describe a process to run in an existing container.
+type ExecOptions struct {
+	Root          string
+	ID            string
+	Process       *specs.Process // complete, or nil to derive it with Args and the overrides below
+	Args          []string
+	Cwd           string
+	Env           []string
+	User          *specs.User
+	Caps          []string
+	NoNewPrivs    bool
+	Tty           bool
+	ConsoleSocket string
+	PidFile       string
+	Detach        bool
+	PreserveFds   int
+	IgnorePaused  bool
+	SubCgroup     string // a cgroup below the container's, as runc's --cgroup
+}
+
+// process builds the process as runc does without --process: the
+// container's own process with other args, extra env, and the overrides.
+func (o *ExecOptions) process(base *specs.Process) *specs.Process {
+	if o.Process != nil {
+		return o.Process
+	}
+	p := *base
+	p.Args = o.Args
+	p.Env = append(append([]string{}, base.Env...), o.Env...)
+	p.Terminal = o.Tty
+	if o.Cwd != "" {
+		p.Cwd = o.Cwd
+	}
+	if o.User != nil {
+		p.User = *o.User
+	}
+	if o.NoNewPrivs {
+		p.NoNewPrivileges = true
+	}
+	if len(o.Caps) > 0 {
+		c := specs.LinuxCapabilities{}
+		if base.Capabilities != nil {
+			c = *base.Capabilities
+		}
+		c.Bounding = append(append([]string{}, c.Bounding...), o.Caps...)
+		c.Effective = append(append([]string{}, c.Effective...), o.Caps...)
+		c.Permitted = append(append([]string{}, c.Permitted...), o.Caps...)
+		p.Capabilities = &c
+	}
+	return &p
+}
+
+// Exec runs a process in a running container. Unless detached it waits and
+// returns the process's exit code, forwarding signals to it.
+func Exec(o ExecOptions) (int, error) {
+	var sigs chan os.Signal
+	if !o.Detach {
+		sigs = make(chan os.Signal, 32)
+		signal.Notify(sigs)
+		defer signal.Stop(sigs)
+	}
+	pid, master, err := startExec(&o)
+	if err != nil {
+		return -1, err
+	}
+	if o.Detach {
+		return 0, nil
+	}
+	var outDone <-chan struct{}
+	if master != nil {
+		defer master.Close()
+		var restore func()
+		restore, outDone = console.Attach(master)
+		defer restore()
+	}
+	code, err := waitForward(pid, sigs)
+	if outDone != nil {
+		select {
+		case <-outDone:
+		case <-time.After(time.Second):
+		}
+	}
+	return code, err
+}
+
+func startExec(o *ExecOptions) (int, *os.File, error) {
+	d, err := state.Open(o.Root, o.ID)
+	if err != nil {
+		return -1, nil, err
+	}
+	st, status, err := Status(d)
+	d.Unlock()
+	if err != nil {
+		return -1, nil, err
+	}
+	switch {
+	case status == state.Paused && !o.IgnorePaused:
+		return -1, nil, fmt.Errorf("cannot exec in paused container %s", o.ID)
+	case status != state.Running && status != state.Created && status != state.Paused:
+		return -1, nil, fmt.Errorf("cannot exec in container %s: %w", o.ID, ErrNotRunning)
+	}
+	spec := *st.Spec
+	spec.Process = o.process(st.Spec.Process)
+	if err := config.ValidateProcess(spec.Process); err != nil {
+		return -1, nil, fmt.Errorf("exec process: %w", err)
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" && o.Detach {
+		return -1, nil, errors.New("a detached terminal process needs --console-socket")
+	}
+	con, err := openConsole(o.ConsoleSocket, spec.Process.Terminal)
+	if err != nil {
+		return -1, nil, err
+	}
+	defer con.Close()
+	var extra []*os.File
+	consoleFd := -1
+	if con.theirs != nil {
+		extra = append(extra, con.theirs)
+		consoleFd = 3 + o.PreserveFds + 1
+	}
+	p, err := startInit(o.PreserveFds, extra)
+	if err != nil {
+		return -1, nil, err
+	}
+	defer p.sock.Close()
+	fail := func(err error) (int, *os.File, error) {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		return -1, nil, err
+	}
+	if len(st.CgroupPaths) > 0 {
+		cg, err := cgroups.Load(st.CgroupPaths)
+		if err == nil {
+			err = cg.AddPid(p.cmd.Process.Pid, o.SubCgroup)
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	var entries []string
+	for _, ns := range st.Spec.Linux.Namespaces {
+		path := fmt.Sprintf("/proc/%d/ns/%s", st.Pid, nsFiles[ns.Type])
+		entries = append(entries, fmt.Sprintf("join=%d:%s", config.NamespaceFlags[ns.Type], path))
+	}
+	pid, err := p.bootstrap(append(entries, "clone=0"), nil)
+	if err != nil {
+		return -1, nil, err
+	}
+	fail = func(err error) (int, *os.File, error) {
+		killChild(pid)
+		return -1, nil, err
+	}
+	ic := initConfig{ID: o.ID, Bundle: st.Bundle, HostPid: pid, Spec: &spec, Exec: true,
+		PreserveFds: o.PreserveFds, FifoFd: -1, ConsoleFd: consoleFd}
+	data, err := json.Marshal(ic)
+	if err != nil {
+		return fail(fmt.Errorf("encode exec config: %w", err))
+	}
+	if err := nsexec.Send(p.sock, nsexec.MsgConfig, data); err != nil {
+		return fail(err)
+	}
+	typ, payload, err := nsexec.Recv(p.sock)
+	switch {
+	case err != nil:
+		return fail(fmt.Errorf("exec process exited before it was ready: %w", initExitError(pid, err)))
+	case typ == nsexec.MsgError:
+		return fail(errors.New(string(payload)))
+	case typ != nsexec.MsgReady:
+		return fail(fmt.Errorf("unexpected message %q from exec process", typ))
+	}
+	master, err := con.receive()
+	if err != nil {
+		return fail(err)
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return fail(err)
+		}
+	}
+	return pid, master, nil
+}
