@@ -15,7 +15,6 @@ import (
 
 var listCommand = &cli.Command{
 	Name:    "list",
-	Aliases: []string{"ps"},
 	Usage:   "list containers",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},

@@ -70,6 +70,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, stateCommand, killCommand,
 			deleteCommand, listCommand, specCommand, featuresCommand, execCommand,
+			psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

@@ -255,3 +255,12 @@ func (m *Manager) Destroy() error {
 	}
 	return nil
 }
+
+// OOMKills returns how many processes of the cgroup the OOM killer killed.
+func (m *Manager) OOMKills() (uint64, error) {
+	n, err := m.lib.OOMKillCount()
+	if err != nil {
+		return 0, fmt.Errorf("read oom kill count: %w", err)
+	}
+	return n, nil
+}

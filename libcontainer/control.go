@@ -1,0 +1,114 @@
+package libcontainer
+
+import (
+	"fmt"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/state"
+)
+
+// withCgroup opens a container, checks its status with ok, and hands its
+// state and cgroup to fn while the container stays locked.
+func withCgroup(root, id string, ok func(status string) error, fn func(*state.Dir, *state.State, *cgroups.Manager) error) error {
+	d, err := state.Open(root, id)
+	if err != nil {
+		return err
+	}
+	defer d.Unlock()
+	st, status, err := Status(d)
+	if err != nil {
+		return err
+	}
+	if err := ok(status); err != nil {
+		return err
+	}
+	if len(st.CgroupPaths) == 0 {
+		return fmt.Errorf("container %s has no cgroup", id)
+	}
+	cg, err := cgroups.Load(st.CgroupPaths)
+	if err != nil {
+		return err
+	}
+	return fn(d, st, cg)
+}
+
+func need(id string, want ...string) func(string) error {
+	return func(status string) error {
+		for _, w := range want {
+			if status == w {
+				return nil
+			}
+		}
+		if status == state.Stopped {
+			return ErrNotRunning
+		}
+		return fmt.Errorf("container %s is %s, not %s", id, status, want[0])
+	}
+}
+
+// Pause freezes every process of a running container.
+func Pause(root, id string) error {
+	return withCgroup(root, id, need(id, state.Running), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+		return cg.Freeze()
+	})
+}
+
+// Resume thaws a paused container.
+func Resume(root, id string) error {
+	return withCgroup(root, id, need(id, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+		return cg.Thaw()
+	})
+}
+
+// Pids lists the processes of a container (host pids).
+func Pids(root, id string) ([]int, error) {
+	var pids []int
+	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+		var err error
+		pids, err = cg.Pids()
+		return err
+	})
+	return pids, err
+}
+
+// Update changes a container's resources: update merges r into the
+// recorded ones, which are applied and saved.
+func Update(root, id string, update func(*specs.LinuxResources) error) error {
+	return withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(d *state.Dir, st *state.State, cg *cgroups.Manager) error {
+		if st.Spec.Linux.Resources == nil {
+			st.Spec.Linux.Resources = &specs.LinuxResources{}
+		}
+		r := st.Spec.Linux.Resources
+		if err := update(r); err != nil {
+			return err
+		}
+		if err := cg.Set(r); err != nil {
+			return err
+		}
+		return d.Save(st)
+	})
+}
+
+// Stats returns the cgroup statistics of a container.
+func Stats(root, id string) (*cgroups.Stats, error) {
+	var stats *cgroups.Stats
+	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+		var err error
+		stats, err = cg.Stats()
+		return err
+	})
+	return stats, err
+}
+
+// OOMKills returns the OOM kill count of a container's cgroup.
+func OOMKills(root, id string) (uint64, error) {
+	var n uint64
+	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+		var err error
+		n, err = cg.OOMKills()
+		return err
+	})
+	return n, err
+}
