@@ -35,6 +35,8 @@ type ExecOptions struct {
 	User          *specs.User
 	Caps          []string
 	NoNewPrivs    bool
+	AppArmor      string
+	Label         string
 	Tty           bool
 	ConsoleSocket string
 	PidFile       string
@@ -62,6 +64,12 @@ func (o *ExecOptions) process(base *specs.Process) *specs.Process {
 	}
 	if o.NoNewPrivs {
 		p.NoNewPrivileges = true
+	}
+	if o.AppArmor != "" {
+		p.ApparmorProfile = o.AppArmor
+	}
+	if o.Label != "" {
+		p.SelinuxLabel = o.Label
 	}
 	if len(o.Caps) > 0 {
 		c := specs.LinuxCapabilities{}

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-containers/berth/libcontainer/config"
 	"github.com/berth-containers/berth/libcontainer/console"
 	"github.com/berth-containers/berth/libcontainer/hooks"
+	"github.com/berth-containers/berth/libcontainer/lsm"
 	"github.com/berth-containers/berth/libcontainer/nsexec"
 	"github.com/berth-containers/berth/libcontainer/rootfs"
 	"github.com/berth-containers/berth/libcontainer/seccomp"
@@ -290,6 +291,9 @@ func execProcess(s *specs.Spec, path string, preserveFds int) error {
 			return err
 		}
 		filter = nil
+	}
+	if err := lsm.ApplyExec(p); err != nil {
+		return err
 	}
 	if err := capabilities.ApplyBounding(p.Capabilities); err != nil {
 		return err

@@ -45,6 +45,7 @@ var execCommand = &cli.Command{
 			NoNewPrivs: c.Bool("no-new-privs"), Tty: c.Bool("tty"), ConsoleSocket: c.String("console-socket"),
 			PidFile: c.String("pid-file"), Detach: c.Bool("detach"), PreserveFds: c.Int("preserve-fds"),
 			IgnorePaused: c.Bool("ignore-paused"), SubCgroup: c.String("cgroup"),
+			AppArmor: c.String("apparmor"), Label: c.String("process-label"),
 		}
 		if path := c.String("process"); path != "" {
 			p, err := readProcess(path)
@@ -61,9 +62,6 @@ var execCommand = &cli.Command{
 				return err
 			}
 			o.User = user
-		}
-		if c.String("apparmor") != "" {
-			return fmt.Errorf("exec --apparmor: AppArmor is not enabled on this host")
 		}
 		code, err := libcontainer.Exec(o)
 		if err != nil {

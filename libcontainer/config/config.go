@@ -17,6 +17,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-containers/berth/libcontainer/capabilities"
+	"github.com/berth-containers/berth/libcontainer/lsm"
 	"github.com/berth-containers/berth/libcontainer/seccomp"
 )
 
@@ -118,6 +119,9 @@ func validateProcess(p *specs.Process) error {
 		if r.Soft > r.Hard {
 			return fmt.Errorf("process.rlimits: %s soft limit %d exceeds hard limit %d", r.Type, r.Soft, r.Hard)
 		}
+	}
+	if err := lsm.Check(p); err != nil {
+		return fmt.Errorf("process.apparmorProfile: %w", err)
 	}
 	if err := capabilities.Validate(p.Capabilities); err != nil {
 		return fmt.Errorf("process.capabilities: %w", err)
