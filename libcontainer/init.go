@@ -62,8 +62,16 @@ func initContainer(sock *os.File) error {
 			unix.CloseOnExec(fd)
 		}
 	}
+	// Building the seccomp filter is costly and can fail: done once, here,
+	// where an error still reaches the runtime.
+	var filter *seccomp.Filter
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if filter, err = seccomp.Build(s.Linux.Seccomp); err != nil {
+			return fmt.Errorf("linux.seccomp: %w", err)
+		}
+	}
 	if ic.Exec {
-		return execInit(sock, &ic)
+		return execInit(sock, &ic, filter)
 	}
 	if err := rootfs.Prepare(s, rootfs.Options{
 		UserNS: ic.UserNS, CgroupNS: ic.CgroupNS, CgroupPaths: ic.CgroupPaths, CgroupV2: ic.CgroupV2,
@@ -144,12 +152,12 @@ func initContainer(sock *os.File) error {
 			return fatal(err)
 		}
 	}
-	return fatal(execProcess(s, path, ic.PreserveFds))
+	return fatal(execProcess(s, path, ic.PreserveFds, filter))
 }
 
 // execInit is the container side of exec: the C stage joined the
 // container's namespaces; what is left is the process itself.
-func execInit(sock *os.File, ic *initConfig) error {
+func execInit(sock *os.File, ic *initConfig, filter *seccomp.Filter) error {
 	p := ic.Spec.Process
 	if p.Terminal {
 		if err := setupConsole(ic.ConsoleFd, false); err != nil {
@@ -167,7 +175,7 @@ func execInit(sock *os.File, ic *initConfig) error {
 		return err
 	}
 	sock.Close()
-	return fatal(execProcess(ic.Spec, path, ic.PreserveFds))
+	return fatal(execProcess(ic.Spec, path, ic.PreserveFds, filter))
 }
 
 // fatal reports an error after the runtime has stopped listening: to the
@@ -275,19 +283,15 @@ func checkExecutable(path string) error {
 
 // execProcess switches to the process's user, capabilities and seccomp
 // filter and executes it. Only the preserved descriptors stay open.
-func execProcess(s *specs.Spec, path string, preserveFds int) error {
+func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Filter) error {
 	p := s.Process
-	var filter *specs.LinuxSeccomp
-	if s.Linux != nil {
-		filter = s.Linux.Seccomp
-	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	} else if filter != nil {
 		// Without no_new_privs the filter needs CAP_SYS_ADMIN: load it now.
-		if _, err := seccomp.Load(filter); err != nil {
+		if _, err := filter.Load(); err != nil {
 			return err
 		}
 		filter = nil
@@ -313,7 +317,7 @@ func execProcess(s *specs.Spec, path string, preserveFds int) error {
 		return err
 	}
 	if filter != nil {
-		if _, err := seccomp.Load(filter); err != nil {
+		if _, err := filter.Load(); err != nil {
 			return err
 		}
 	}

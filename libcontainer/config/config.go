@@ -18,7 +18,6 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer/capabilities"
 	"github.com/berth-containers/berth/libcontainer/lsm"
-	"github.com/berth-containers/berth/libcontainer/seccomp"
 )
 
 // Load reads and validates bundle/config.json. The root path is made absolute
@@ -229,9 +228,6 @@ func validateLinux(s *specs.Spec) error {
 	case "", "private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable":
 	default:
 		return fmt.Errorf("linux.rootfsPropagation %q is not a propagation mode", l.RootfsPropagation)
-	}
-	if err := seccomp.Validate(l.Seccomp); err != nil {
-		return fmt.Errorf("linux.seccomp: %w", err)
 	}
 	if l.IntelRdt != nil {
 		return errors.New("linux.intelRdt is not supported on this host")

@@ -93,22 +93,44 @@ func Validate(s *specs.LinuxSeccomp) error {
 // waits for an agent's answer, so until the agent holds the fd the caller
 // must not make such syscalls (for instance while passing the fd on).
 func Load(s *specs.LinuxSeccomp) (int, error) {
-	if s == nil {
-		return -1, errors.New("load seccomp filter: no seccomp configuration")
-	}
-	f, notify, err := build(s)
+	f, err := Build(s)
 	if err != nil {
 		return -1, err
 	}
-	defer f.Release()
+	return f.Load()
+}
 
+// Filter is a filter built from a spec and not yet loaded. Building is the
+// expensive part (Docker's default profile takes milliseconds), so the
+// container's init builds once, early, where an error still reaches create.
+type Filter struct {
+	f      *libseccomp.ScmpFilter
+	notify bool
+}
+
+// Build checks s and builds its filter.
+func Build(s *specs.LinuxSeccomp) (*Filter, error) {
+	if s == nil {
+		return nil, errors.New("load seccomp filter: no seccomp configuration")
+	}
+	f, notify, err := build(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Filter{f: f, notify: notify}, nil
+}
+
+// Load loads the filter as Load describes, and releases it.
+func (flt *Filter) Load() (int, error) {
+	f := flt.f
+	defer f.Release()
 	if err := f.Load(); err != nil {
 		if errors.Is(err, unix.EACCES) {
 			return -1, fmt.Errorf("load seccomp filter: %w (the thread needs no_new_privs or CAP_SYS_ADMIN)", err)
 		}
 		return -1, fmt.Errorf("load seccomp filter: %w", err)
 	}
-	if !notify {
+	if !flt.notify {
 		return -1, nil
 	}
 	fd, err := f.GetNotifFd()
