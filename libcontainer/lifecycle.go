@@ -121,7 +121,11 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		return ErrNotRunning
 	}
 	if all {
-		return signalCgroup(st, sig)
+		cg, err := cgroups.Load(st.CgroupPaths)
+		if err != nil {
+			return err
+		}
+		return signalAll(cg, sig)
 	}
 	if err := unix.Kill(st.Pid, sig); err != nil {
 		if err == unix.ESRCH {
@@ -132,24 +136,21 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 	return nil
 }
 
-func signalCgroup(st *state.State, sig unix.Signal) error {
-	cg, err := cgroups.Load(st.CgroupPaths)
-	if err != nil {
-		return err
-	}
+// signalAll signals every process in the cgroup; a frozen cgroup is thawed
+// after a SIGKILL, which a frozen process would not act on.
+func signalAll(cg *cgroups.Manager, sig unix.Signal) error {
 	pids, err := cg.Pids()
 	if err != nil {
 		return err
 	}
-	// A frozen process would not act on the signal until thawed.
-	if sig == unix.SIGKILL {
-		if frozen, _ := cg.Frozen(); frozen {
-			defer cg.Thaw()
-		}
-	}
 	for _, pid := range pids {
 		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
 			return fmt.Errorf("send %v to pid %d: %w", sig, pid, err)
+		}
+	}
+	if sig == unix.SIGKILL && len(pids) > 0 {
+		if frozen, _ := cg.Frozen(); frozen {
+			return cg.Thaw()
 		}
 	}
 	return nil
@@ -163,43 +164,42 @@ func Delete(root, id string, force bool) error {
 	if err != nil {
 		return err
 	}
+	defer d.Unlock()
 	st, status, err := Status(d)
 	if err != nil {
-		d.Unlock()
 		return err
 	}
 	if st == nil {
 		// A create that was killed before it wrote its state: only the directory is ours to remove.
 		return d.Remove()
 	}
-	if status != state.Stopped {
-		if !force {
-			d.Unlock()
-			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, status)
+	if status != state.Stopped && !force {
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, status)
+	}
+	var cg *cgroups.Manager
+	if len(st.CgroupPaths) > 0 {
+		if cg, err = cgroups.Load(st.CgroupPaths); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
 		}
-		if err := killAndWait(st); err != nil {
-			d.Unlock()
+	}
+	if status != state.Stopped {
+		// Killing through the cgroup also thaws a paused container.
+		if cg != nil {
+			if err := signalAll(cg, unix.SIGKILL); err != nil {
+				return err
+			}
+		}
+		if err := killInit(st); err != nil {
 			return err
 		}
 	}
-	return destroy(d, st)
-}
-
-// destroy removes the cgroup and state of a stopped container, then runs the
-// poststop hooks.
-func destroy(d *state.Dir, st *state.State) error {
-	if len(st.CgroupPaths) > 0 {
+	if cg != nil {
 		// Without a pid namespace of its own, processes may outlive init.
-		if err := signalCgroup(st, unix.SIGKILL); err == nil {
-			waitCgroupEmpty(st)
+		if err := killAll(cg); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
 		}
-		cg, err := cgroups.Load(st.CgroupPaths)
-		if err == nil {
-			err = cg.Destroy()
-		}
-		if err != nil {
-			d.Unlock()
-			return fmt.Errorf("delete container %s: %w", st.ID, err)
+		if err := cg.Destroy(); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}
 	if err := d.Remove(); err != nil {
@@ -213,14 +213,8 @@ func destroy(d *state.Dir, st *state.State) error {
 	return nil
 }
 
-// killAndWait kills every process of the container and waits until the init
-// is gone (processes of a container without its own pid namespace may outlive it).
-func killAndWait(st *state.State) error {
-	if len(st.CgroupPaths) > 0 {
-		if err := signalCgroup(st, unix.SIGKILL); err != nil {
-			return err
-		}
-	}
+// killInit kills the container's init and waits until it has exited.
+func killInit(st *state.State) error {
 	pidfd, err := unix.PidfdOpen(st.Pid, 0)
 	if err != nil {
 		if err == unix.ESRCH {
@@ -229,10 +223,11 @@ func killAndWait(st *state.State) error {
 		return fmt.Errorf("open pidfd of %d: %w", st.Pid, err)
 	}
 	defer unix.Close(pidfd)
+	// The pidfd now pins the process: if it is still ours, it stays ours.
 	if !st.Alive() {
 		return nil
 	}
-	if err := unix.Kill(st.Pid, unix.SIGKILL); err != nil && err != unix.ESRCH {
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
 		return fmt.Errorf("kill init %d: %w", st.Pid, err)
 	}
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
@@ -247,23 +242,18 @@ func killAndWait(st *state.State) error {
 		if n == 0 {
 			return fmt.Errorf("init %d did not die within 10s of SIGKILL", st.Pid)
 		}
-		return waitCgroupEmpty(st)
+		return nil
 	}
 }
 
-// waitCgroupEmpty waits briefly for killed processes to leave the cgroup, so
-// that removing it does not fail with EBUSY.
-func waitCgroupEmpty(st *state.State) error {
-	if len(st.CgroupPaths) == 0 {
-		return nil
-	}
-	cg, err := cgroups.Load(st.CgroupPaths)
-	if err != nil {
+// killAll kills what is left in the cgroup and waits briefly for it to
+// leave, so that removing the cgroup does not fail with EBUSY.
+func killAll(cg *cgroups.Manager) error {
+	if err := signalAll(cg, unix.SIGKILL); err != nil {
 		return err
 	}
 	for i := 0; i < 500; i++ {
-		pids, err := cg.Pids()
-		if err != nil || len(pids) == 0 {
+		if pids, err := cg.Pids(); err != nil || len(pids) == 0 {
 			return nil
 		}
 		time.Sleep(2 * time.Millisecond)
