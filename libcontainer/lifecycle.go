@@ -156,12 +156,17 @@ func signalAll(cg *cgroups.Manager, sig unix.Signal) error {
 	return nil
 }
 
-// Delete removes a stopped container; with force it kills a live one first.
+// Delete removes a stopped container; with force it kills a live one first,
+// and a container that does not exist is no error.
 // A container that is not stopped is left as it is without force, as the
 // runtime-spec requires.
 func Delete(root, id string, force bool) error {
 	d, err := state.Open(root, id)
 	if err != nil {
+		if force && errors.Is(err, state.ErrNotExist) {
+			// As runc: containerd's shim always follows delete with delete --force.
+			return nil
+		}
 		return err
 	}
 	defer d.Unlock()

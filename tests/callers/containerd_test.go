@@ -97,7 +97,13 @@ type ctrRuntime struct {
 	root   string // given as --runc-root; the shim adds the namespace
 }
 
-func (r *ctrRuntime) id(scenario string) string { return r.name + "-" + scenario }
+// id names the container of a scenario, and has the daemon's cleanup look
+// for its leftovers.
+func (r *ctrRuntime) id(scenario string) string {
+	id := r.name + "-" + scenario
+	r.d.ids = append(r.d.ids, id)
+	return id
+}
 
 // stateDir is the --root the shim passes to the runtime.
 func (r *ctrRuntime) stateDir() string { return filepath.Join(r.root, ctrNamespace) }
@@ -134,6 +140,7 @@ func (r *ctrRuntime) testKillDelete(t *testing.T) {
 		t.Fatalf("ctr run -d sleep: exit %d; stderr: %s", res.code, res.stderr)
 	}
 	pid, status := r.d.task(t, id)
+	t.Cleanup(func() { killIfSleeper(t, pid) })
 	if status != "RUNNING" {
 		t.Errorf("task status after ctr run -d: %q, want RUNNING", status)
 	}
@@ -177,6 +184,7 @@ func (r *ctrRuntime) testFailingCreate(t *testing.T) {
 	if !strings.Contains(res.stderr, "executable file not found") {
 		t.Errorf("ctr run no-such-command: stderr %q lacks the runtime's \"executable file not found\"", res.stderr)
 	}
+	t.Logf("ctr run no-such-command: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
 	r.assertClean(t, id)
 }
 
@@ -221,6 +229,7 @@ type containerd struct {
 	log  string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the daemon has exited
+	ids  []string      // the containers run, whose cgroups stop removes
 }
 
 // Only the plugins ctr run needs: no CRI, no snapshotters but overlayfs and
@@ -323,22 +332,44 @@ func (d *containerd) stop(t *testing.T) {
 		t.Errorf("shim left, pid %d: killing it", pid)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	cgroups, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, "*"))
+	// A killed shim leaves its socket, named in the bundle's address file.
+	addresses, _ := filepath.Glob(filepath.Join(d.dir, "state", "io.containerd.runtime.v2.task", "*", "*", "address"))
+	for _, a := range addresses {
+		data, err := os.ReadFile(a)
+		if err != nil {
+			continue
+		}
+		sock := strings.TrimPrefix(strings.TrimSpace(string(data)), "unix://")
+		if err := os.Remove(sock); err == nil {
+			t.Errorf("shim socket left: %s: removed it", sock)
+		}
+	}
+	var cgroups []string
+	for _, id := range d.ids {
+		found, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, id))
+		cgroups = append(cgroups, found...)
+	}
+	killed := map[int]bool{}
 	for _, cg := range cgroups {
 		if fi, err := os.Stat(cg); err != nil || !fi.IsDir() {
 			continue
 		}
 		for _, pid := range cgroupPids(cg) {
-			t.Errorf("container process left, pid %d in %s: killing it", pid, cg)
-			syscall.Kill(pid, syscall.SIGKILL)
+			if !killed[pid] {
+				killed[pid] = true
+				t.Errorf("container process left, pid %d in %s: killing it", pid, cg)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 	for _, cg := range cgroups {
 		removeCgroup(t, cg)
 	}
+	// The runtimes make the namespace's cgroup and leave it; it goes once
+	// empty (another user of the name keeps it).
 	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace))
 	for _, cg := range parents {
-		removeCgroup(t, cg)
+		unix.Rmdir(cg)
 	}
 
 	for _, mnt := range mountsUnder(d.dir) {
@@ -467,6 +498,16 @@ func waitFor(t *testing.T, timeout time.Duration, check func() error) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// killIfSleeper kills the container process pid if delete left it running:
+// a runtime that lost it may also have left it outside the cgroup.
+func killIfSleeper(t *testing.T, pid int) {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && string(cmdline) == "sleep\x001000\x00" {
+		t.Errorf("container process %d left: killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
