@@ -146,6 +146,10 @@ func (b *builder) run() error {
 	if err := unix.Mkfifo(fifo, 0o622); err != nil {
 		return fmt.Errorf("create exec fifo: %w", err)
 	}
+	// The container's root opens it for writing, maybe as another host uid.
+	if err := os.Chown(fifo, hostID(s.Linux.UIDMappings, os.Geteuid()), hostID(s.Linux.GIDMappings, os.Getegid())); err != nil {
+		return fmt.Errorf("chown exec fifo: %w", err)
+	}
 	fifoFile, err := os.OpenFile(fifo, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
@@ -307,6 +311,16 @@ func bootstrapFor(s *specs.Spec) []string {
 		entries = append(entries, "timens="+off)
 	}
 	return entries
+}
+
+// hostID is the host id that id 0 of a user namespace maps to, or def.
+func hostID(maps []specs.LinuxIDMapping, def int) int {
+	for _, m := range maps {
+		if m.ContainerID == 0 {
+			return int(m.HostID)
+		}
+	}
+	return def
 }
 
 // writeIDMaps writes the uid and gid maps of a new user namespace.

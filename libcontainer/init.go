@@ -94,7 +94,7 @@ func initContainer(sock *os.File) error {
 			return err
 		}
 	}
-	if err := rootfs.Pivot(s.Root.Path, ic.NoPivot); err != nil {
+	if err := rootfs.Pivot(s, ic.NoPivot); err != nil {
 		return err
 	}
 	if s.Process.Terminal {
@@ -144,7 +144,8 @@ func initContainer(sock *os.File) error {
 	if _, err := fifo.Write([]byte("0")); err != nil {
 		return fatal(fmt.Errorf("write exec fifo: %w", err))
 	}
-	fifo.Close()
+	// The write end stays open (close-on-exec) until execve, so that start
+	// returns only once the startContainer hooks ran and the program runs.
 	unix.Close(ic.FifoFd)
 	if s.Hooks != nil {
 		st.Status = specs.StateRunning

@@ -31,12 +31,10 @@ type Options struct {
 // container's mount namespace before pivot_root.
 func Prepare(s *specs.Spec, o Options) error {
 	rootfs := s.Root.Path
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p := s.Linux.RootfsPropagation; p != "" {
-		prop = propagationOptions[p]
-	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("set propagation of / to %#x: %w", prop, err)
+	// Nothing made here may reach the host, and pivot_root refuses shared
+	// mounts: everything is a slave until Pivot applies rootfsPropagation.
+	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make / a slave mount: %w", err)
 	}
 	// pivot_root needs the new root to be a mount point under a non-shared parent.
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {

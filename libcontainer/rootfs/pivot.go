@@ -11,8 +11,21 @@ import (
 )
 
 // Pivot makes rootfs the root of the mount namespace and detaches the old
-// root, or only chroots into it when noPivot is set (for ramfs roots).
-func Pivot(rootfs string, noPivot bool) error {
+// root, or only chroots into it when noPivot is set (for ramfs roots), then
+// applies the spec's rootfsPropagation to the new root.
+func Pivot(s *specs.Spec, noPivot bool) error {
+	if err := pivot(s.Root.Path, noPivot); err != nil {
+		return err
+	}
+	if p := s.Linux.RootfsPropagation; p != "" {
+		if err := unix.Mount("", "/", "", propagationOptions[p], ""); err != nil {
+			return fmt.Errorf("set rootfsPropagation %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func pivot(rootfs string, noPivot bool) error {
 	if noPivot {
 		if err := unix.Chdir(rootfs); err != nil {
 			return fmt.Errorf("chdir %s: %w", rootfs, err)

@@ -17,14 +17,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -122,7 +120,15 @@ func shell(t *testing.T, script string) *specs.Spec {
 // copyRootfs gives s a writable copy of the rootfs and returns its path.
 func copyRootfs(t *testing.T, s *specs.Spec) string {
 	t.Helper()
-	dst := filepath.Join(t.TempDir(), "rootfs")
+	tmp := t.TempDir()
+	// A container user other than host root (user namespace) must be able
+	// to reach its rootfs: temp dirs are made 0700.
+	for _, d := range []string{tmp, filepath.Dir(tmp)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(tmp, "rootfs")
 	if out, err := exec.Command("cp", "-a", sharedRootfs, dst).CombinedOutput(); err != nil {
 		t.Fatalf("copy rootfs: %v: %s", err, out)
 	}
@@ -142,17 +148,6 @@ func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
 	s.Linux.Namespaces = keep
 }
 
-// withoutMount drops the mount at dest from s.
-func withoutMount(s *specs.Spec, dest string) {
-	var keep []specs.Mount
-	for _, m := range s.Mounts {
-		if m.Destination != dest {
-			keep = append(keep, m)
-		}
-	}
-	s.Mounts = keep
-}
-
 // env is one test's runtime root and scratch space. Every container it
 // creates is deleted at cleanup, which then checks that nothing is left.
 type env struct {
@@ -162,11 +157,16 @@ type env struct {
 	dir  string
 	// v2 runs every command in a private mount namespace whose
 	// /sys/fs/cgroup is a cgroup2 mount.
-	v2  bool
-	seq atomic.Int32
+	v2 bool
 }
 
-var idSalt = fmt.Sprintf("%04x", rand.Uint32()&0xffff)
+// idSalt tells this run's containers (and cgroups) from those of other
+// runs; idSeq makes ids unique within the run, also across tests whose
+// names read the same once cleaned.
+var (
+	idSalt = fmt.Sprintf("%04x", rand.Uint32()&0xffff)
+	idSeq  atomic.Int32
+)
 
 var nonID = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
@@ -197,7 +197,7 @@ func (e *env) newID() string {
 	if len(name) > 40 {
 		name = name[:40]
 	}
-	return fmt.Sprintf("it-%s-%s-%d", strings.ToLower(name), idSalt, e.seq.Add(1))
+	return fmt.Sprintf("it-%s-%s-%d", strings.ToLower(name), idSalt, idSeq.Add(1))
 }
 
 // bundle writes s as config.json into a new bundle directory.
@@ -226,6 +226,7 @@ type result struct {
 	stderr  string
 	code    int
 	outPath string
+	errPath string
 	elapsed time.Duration
 }
 
@@ -235,8 +236,7 @@ func (r result) String() string {
 
 // cmdOpts tweak how a runtime command is started.
 type cmdOpts struct {
-	extraFiles []*os.File
-	stdout     *os.File
+	extraFiles []*os.File // inherited from fd 3 on
 }
 
 // rt runs the runtime with --root and args, with a timeout.
@@ -251,21 +251,17 @@ func (e *env) rtWith(o cmdOpts, args ...string) result {
 	defer cancel()
 	cmd := e.command(ctx, append([]string{"--root", e.root}, args...)...)
 	res := result{args: args}
-	out := o.stdout
-	if out == nil {
-		f, err := os.CreateTemp(e.dir, "stdout-")
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		defer f.Close()
-		out = f
+	out, err := os.CreateTemp(e.dir, "stdout-")
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	defer out.Close()
 	errf, err := os.CreateTemp(e.dir, "stderr-")
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer errf.Close()
-	res.outPath = out.Name()
+	res.outPath, res.errPath = out.Name(), errf.Name()
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, o.extraFiles
 	start := time.Now()
 	err = cmd.Run()
@@ -284,6 +280,31 @@ func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, "unshare", args...)
 	}
 	return exec.CommandContext(ctx, e.bin, args...)
+}
+
+// background starts a runtime command that the test waits for itself; its
+// stdout and stderr go to the returned file. It is killed at cleanup if
+// still running.
+func (e *env) background(args ...string) (*exec.Cmd, string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	out, err := os.CreateTemp(e.dir, "output-")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := e.command(ctx, append([]string{"--root", e.root}, args...)...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		cancel()
+		if cmd.ProcessState == nil {
+			cmd.Wait()
+		}
+	})
+	return cmd, out.Name()
 }
 
 func exitCode(t *testing.T, err error) int {
@@ -355,7 +376,9 @@ func (e *env) create(s *specs.Spec, extra ...string) (string, result) {
 func (e *env) start(s *specs.Spec) (string, result) {
 	e.t.Helper()
 	id, r := e.create(s)
-	e.mustRT("start", id)
+	if st := e.rt("start", id); st.code != 0 {
+		e.t.Fatalf("start: %s\ncontainer stderr: %s", st, readFile(e.t, r.errPath))
+	}
 	return id, r
 }
 
@@ -473,72 +496,6 @@ func checkNoHostMounts(t *testing.T, paths ...string) {
 			if p != "" && strings.Contains(line, p) {
 				t.Errorf("host mount table mentions %s: %s", p, line)
 			}
-		}
-	}
-}
-
-// privateRuntime gives the env its own copy of the binary, so that
-// processesOf can find every process it left, even with other tests or
-// other users of the runtime running at the same time.
-func (e *env) privateRuntime() {
-	e.t.Helper()
-	data, err := os.ReadFile(runtimeBin)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	p := filepath.Join(e.dir, "berth-runtime")
-	if err := os.WriteFile(p, data, 0o755); err != nil {
-		e.t.Fatal(err)
-	}
-	e.bin = p
-}
-
-// processesOf returns the pids whose executable is the file at path (the
-// same inode, whatever path /proc shows for it).
-func processesOf(t *testing.T, path string) []int {
-	t.Helper()
-	var want unix.Stat_t
-	if err := unix.Stat(path, &want); err != nil {
-		t.Fatal(err)
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, en := range entries {
-		pid, err := strconv.Atoi(en.Name())
-		if err != nil {
-			continue
-		}
-		var st unix.Stat_t
-		if unix.Stat("/proc/"+en.Name()+"/exe", &st) != nil {
-			continue
-		}
-		if st.Dev == want.Dev && st.Ino == want.Ino {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// checkNothingLeft checks, after a failed create of id, that no state,
-// cgroup, host mount or process of the private runtime is left.
-func (e *env) checkNothingLeft(id string, bundle string) {
-	e.t.Helper()
-	if _, err := os.Stat(filepath.Join(e.root, id)); err == nil {
-		e.t.Errorf("state directory %s left behind", filepath.Join(e.root, id))
-	}
-	for _, dir := range cgroupDirs(e.t, id) {
-		if _, err := os.Stat(dir); err == nil {
-			e.t.Errorf("cgroup %s left behind", dir)
-		}
-	}
-	checkNoHostMounts(e.t, bundle, sharedRootfs)
-	if pids := processesOf(e.t, e.bin); len(pids) > 0 {
-		e.t.Errorf("processes of the runtime left behind: %v", pids)
-		for _, pid := range pids {
-			unix.Kill(pid, unix.SIGKILL)
 		}
 	}
 }
