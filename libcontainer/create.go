@@ -128,8 +128,15 @@ func deviceRules(s *specs.Spec) []specs.LinuxDeviceCgroup {
 	devs := append(append([]specs.LinuxDevice{}, rootfs.DefaultDevices...), s.Linux.Devices...)
 	var rules []specs.LinuxDeviceCgroup
 	for _, d := range devs {
+		typ := d.Type
+		switch typ {
+		case "p":
+			continue // fifos are not subject to the device cgroup
+		case "u":
+			typ = "c" // unbuffered character device
+		}
 		major, minor := d.Major, d.Minor
-		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	ptsMajor, console, anyMinor := int64(136), int64(1), int64(-1)
 	ttyMajor, ptmx := int64(5), int64(2)

@@ -286,6 +286,10 @@ func checkExecutable(path string) error {
 // filter and executes it. Only the preserved descriptors stay open.
 func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Filter) error {
 	p := s.Process
+	// First, before a seccomp profile may forbid close_range.
+	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
+	}
 	if p.NoNewPrivileges {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
@@ -321,9 +325,6 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 		if _, err := filter.Load(); err != nil {
 			return err
 		}
-	}
-	if err := unix.CloseRange(uint(3+preserveFds), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
 	env := p.Env
 	if !hasEnv(env, "HOME") {
