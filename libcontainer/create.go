@@ -241,11 +241,12 @@ func (b *builder) run() error {
 		case nsexec.MsgError:
 			return errors.New(string(payload))
 		case nsexec.MsgHooks:
-			st := b.st.OCI(state.Creating)
-			if err := hooks.Run("prestart", s.Hooks.Prestart, st); err != nil {
+			// The old prestart hooks see "created", as in crun and the
+			// runtime-tools suite; createRuntime sees the truth.
+			if err := hooks.Run("prestart", s.Hooks.Prestart, b.st.OCI(state.Created)); err != nil {
 				return err
 			}
-			if err := hooks.Run("createRuntime", s.Hooks.CreateRuntime, st); err != nil {
+			if err := hooks.Run("createRuntime", s.Hooks.CreateRuntime, b.st.OCI(state.Creating)); err != nil {
 				return err
 			}
 			if err := nsexec.Send(p.sock, nsexec.MsgHooksDone, nil); err != nil {

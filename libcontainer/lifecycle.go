@@ -56,7 +56,7 @@ func Start(root, id string) error {
 		return err
 	}
 	if st.Spec.Hooks != nil {
-		if err := hooks.Run("poststart", st.Spec.Hooks.Poststart, st.OCI(state.Running)); err != nil {
+		if err := hooks.RunAll("poststart", st.Spec.Hooks.Poststart, st.OCI(state.Running)); err != nil {
 			// The runtime-spec has a failed poststart hook logged, not fatal.
 			slog.Warn("poststart hook failed", "id", id, "error", err)
 		}
@@ -211,7 +211,7 @@ func Delete(root, id string, force bool) error {
 		return err
 	}
 	if st.Spec != nil && st.Spec.Hooks != nil {
-		if err := hooks.Run("poststop", st.Spec.Hooks.Poststop, st.OCI(state.Stopped)); err != nil {
+		if err := hooks.RunAll("poststop", st.Spec.Hooks.Poststop, st.OCI(state.Stopped)); err != nil {
 			slog.Warn("poststop hook failed", "id", st.ID, "error", err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os/exec"
 	"time"
@@ -14,6 +15,16 @@ import (
 
 // Run runs each hook in order and stops at the first failure.
 func Run(name string, hooks []specs.Hook, st *specs.State) error {
+	return run(name, hooks, st, false)
+}
+
+// RunAll runs every hook even when some fail, as the runtime-spec wants for
+// poststart and poststop, and returns the failures joined.
+func RunAll(name string, hooks []specs.Hook, st *specs.State) error {
+	return run(name, hooks, st, true)
+}
+
+func run(name string, hooks []specs.Hook, st *specs.State, all bool) error {
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -21,12 +32,16 @@ func Run(name string, hooks []specs.Hook, st *specs.State) error {
 	if err != nil {
 		return fmt.Errorf("encode state for %s hooks: %w", name, err)
 	}
+	var errs []error
 	for i, h := range hooks {
 		if err := runOne(h, data); err != nil {
-			return fmt.Errorf("%s hook #%d (%s): %w", name, i, h.Path, err)
+			errs = append(errs, fmt.Errorf("%s hook #%d (%s): %w", name, i, h.Path, err))
+			if !all {
+				break
+			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func runOne(h specs.Hook, state []byte) error {
