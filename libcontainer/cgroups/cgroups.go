@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 	// Registers the device rule writers (v1 files, v2 eBPF); without it the
 	// library refuses device rules.
 	_ "github.com/opencontainers/cgroups/devices"
+	devconfig "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -188,6 +190,7 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
+	var v1Devices []*devconfig.Rule
 	if m.knowsDevices {
 		if res.Devices, err = deviceRules(r, m.extraDevices); err != nil {
 			return err
@@ -198,8 +201,39 @@ func (m *Manager) Set(r *specs.LinuxResources) error {
 	if err := m.checkSupport(res); err != nil {
 		return err
 	}
+	if !m.v2 && m.knowsDevices {
+		// The library's v1 rule emulator writes a minimal, reordered set of
+		// rules; the runtime-spec wants them applied in the listed order.
+		v1Devices, res.SkipDevices = res.Devices, true
+	}
 	if err := m.lib.Set(res); err != nil {
 		return fmt.Errorf("set cgroup resources: %w", err)
+	}
+	return writeV1Devices(m.paths["devices"], v1Devices)
+}
+
+// writeV1Devices denies every device, then writes the rules in order.
+func writeV1Devices(dir string, rules []*devconfig.Rule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	write := func(file, rule string) error {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(rule), 0); err != nil {
+			return fmt.Errorf("write %q to %s/%s: %w", rule, dir, file, err)
+		}
+		return nil
+	}
+	if err := write("devices.deny", "a"); err != nil {
+		return err
+	}
+	for _, r := range rules {
+		file := "devices.deny"
+		if r.Allow {
+			file = "devices.allow"
+		}
+		if err := write(file, r.CgroupString()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
