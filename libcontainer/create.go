@@ -112,6 +112,11 @@ func (b *builder) cleanup() {
 		b.cmd.Process.Kill()
 		b.cmd.Wait()
 	}
+	if !config.HasNamespace(b.spec, specs.MountNamespace) {
+		if err := rootfs.Unmount(b.spec.Root.Path); err != nil {
+			slog.Warn("unmount after failed create", "error", err)
+		}
+	}
 	if b.cg != nil {
 		if err := b.cg.Destroy(); err != nil {
 			slog.Warn("remove cgroup after failed create", "error", err)
@@ -176,17 +181,29 @@ func (b *builder) run() error {
 	if con.theirs != nil {
 		extra = append(extra, con.theirs)
 	}
+	fifoFd := 3 + b.opts.PreserveFds + 1
+	consoleFd := -1
+	if len(extra) > 1 {
+		consoleFd = fifoFd + 1
+	}
+	entries := bootstrapFor(s)
+	if !config.HasNamespace(s, specs.MountNamespace) {
+		// The init must not stay in the private namespace the runtime binary
+		// is sealed in: it goes back to ours, passed as a descriptor.
+		ns, err := os.Open("/proc/thread-self/ns/mnt")
+		if err != nil {
+			return fmt.Errorf("open mount namespace: %w", err)
+		}
+		defer ns.Close()
+		entries = append(entries, fmt.Sprintf("join=%d:/proc/self/fd/%d", unix.CLONE_NEWNS, fifoFd+len(extra)))
+		extra = append(extra, ns)
+	}
 	p, err := startInit(b.opts.PreserveFds, extra)
 	if err != nil {
 		return err
 	}
 	defer p.sock.Close()
 	b.cmd = p.cmd
-	fifoFd := 3 + b.opts.PreserveFds + 1
-	consoleFd := -1
-	if len(extra) > 1 {
-		consoleFd = fifoFd + 1
-	}
 
 	if err := b.cg.Apply(p.cmd.Process.Pid); err != nil {
 		return err
@@ -194,7 +211,7 @@ func (b *builder) run() error {
 	if err := b.cg.Set(s.Linux.Resources); err != nil {
 		return err
 	}
-	b.initPid, err = p.bootstrap(bootstrapFor(s), func(pid int) error { return writeIDMaps(pid, s.Linux) })
+	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,7 @@ func initContainer(sock *os.File) error {
 	}
 	if err := rootfs.Prepare(s, rootfs.Options{
 		UserNS: ic.UserNS, CgroupNS: ic.CgroupNS, CgroupPaths: ic.CgroupPaths, CgroupV2: ic.CgroupV2,
+		HostMountNS: !config.HasNamespace(s, specs.MountNamespace),
 	}); err != nil {
 		return err
 	}

@@ -8,10 +8,13 @@ import (
 	"os"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/config"
 	"github.com/berth-containers/berth/libcontainer/hooks"
+	"github.com/berth-containers/berth/libcontainer/rootfs"
 	"github.com/berth-containers/berth/libcontainer/state"
 )
 
@@ -204,6 +207,11 @@ func Delete(root, id string, force bool) error {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 		if err := cg.Destroy(); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
+		}
+	}
+	if st.Spec != nil && !config.HasNamespace(st.Spec, specs.MountNamespace) {
+		if err := rootfs.Unmount(st.Rootfs); err != nil {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}

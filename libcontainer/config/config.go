@@ -206,9 +206,6 @@ func validateLinux(s *specs.Spec) error {
 	if s.Domainname != "" && !seen[specs.UTSNamespace] {
 		return errors.New("domainname needs a new uts namespace")
 	}
-	if !seen[specs.MountNamespace] {
-		return errors.New("linux.namespaces: a mount namespace is required")
-	}
 	for key := range l.Sysctl {
 		if err := validateSysctl(key, seen); err != nil {
 			return err

@@ -24,19 +24,25 @@ type Options struct {
 	CgroupNS    bool              // in a new cgroup namespace: cgroup mounts are fresh
 	CgroupPaths map[string]string // the container's cgroups, for cgroup mounts without cgroupns
 	CgroupV2    bool
-	NoPivot     bool
+	// HostMountNS: the spec asks for no mount namespace, so mounts are made
+	// in the caller's namespace, under the rootfs only, and Unmount removes
+	// them at delete.
+	HostMountNS bool
 }
 
 // Prepare mounts everything the spec asks for under the rootfs. It runs in the
 // container's mount namespace before pivot_root.
 func Prepare(s *specs.Spec, o Options) error {
 	rootfs := s.Root.Path
-	// Nothing made here may reach the host, and pivot_root refuses shared
-	// mounts: everything is a slave until Pivot applies rootfsPropagation.
-	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("make / a slave mount: %w", err)
+	if !o.HostMountNS {
+		// Nothing made here may reach the host, and pivot_root refuses shared
+		// mounts: everything is a slave until Pivot applies rootfsPropagation.
+		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("make / a slave mount: %w", err)
+		}
 	}
-	// pivot_root needs the new root to be a mount point under a non-shared parent.
+	// pivot_root needs the new root to be a mount point under a non-shared
+	// parent, and a read-only root needs a mount of its own to remount.
 	if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind mount rootfs %s: %w", rootfs, err)
 	}

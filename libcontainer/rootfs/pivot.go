@@ -1,19 +1,31 @@
 package rootfs
 
 import (
+	"sort"
+
 	"errors"
 	"fmt"
+	"github.com/moby/sys/mountinfo"
 	"os"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/libcontainer/config"
 )
 
 // Pivot makes rootfs the root of the mount namespace and detaches the old
 // root, or only chroots into it when noPivot is set (for ramfs roots), then
 // applies the spec's rootfsPropagation to the new root.
 func Pivot(s *specs.Spec, noPivot bool) error {
+	if !config.HasNamespace(s, specs.MountNamespace) {
+		// In the caller's mount namespace only chroot is harmless.
+		if err := unix.Chroot(s.Root.Path); err != nil {
+			return fmt.Errorf("chroot %s: %w", s.Root.Path, err)
+		}
+		return unix.Chdir("/")
+	}
 	if err := pivot(s.Root.Path, noPivot); err != nil {
 		return err
 	}
@@ -183,6 +195,23 @@ func BindConsole(slave string) error {
 	defer t.Close()
 	if err := unix.Mount(slave, fdPath(t), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("bind %s on /dev/console: %w", slave, err)
+	}
+	return nil
+}
+
+// Unmount detaches every mount at or below rootfs in the caller's mount
+// namespace, deepest first: what a container without a mount namespace of
+// its own left there.
+func Unmount(rootfs string) error {
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(rootfs))
+	if err != nil {
+		return fmt.Errorf("list mounts under %s: %w", rootfs, err)
+	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) > len(mounts[j].Mountpoint) })
+	for _, m := range mounts {
+		if err := unix.Unmount(m.Mountpoint, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmount %s: %w", m.Mountpoint, err)
+		}
 	}
 	return nil
 }
