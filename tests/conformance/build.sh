@@ -47,7 +47,9 @@ export GOTOOLCHAIN=local GOWORK=off GOFLAGS="-mod=mod -buildvcs=false -trimpath"
 
 echo "conformance build: downloading $RT_MODULE@$RT_VERSION" >&2
 src=$(cd "$work" && go mod download -json "$RT_MODULE@$RT_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-[ -n "$src" ] && [ -d "$src" ] || die "go mod download $RT_MODULE@$RT_VERSION gave no module dir"
+if [ -z "$src" ] || [ ! -d "$src" ]; then
+	die "go mod download $RT_MODULE@$RT_VERSION gave no module dir"
+fi
 
 # The module cache is read-only; build from a writable copy.
 cp -R "$src" "$work/src"
@@ -66,7 +68,7 @@ echo "conformance build: compiling runtimetest and validation programs" >&2
 ) || die "go build failed"
 
 cp "$work/src/rootfs-amd64.tar.gz" "$out/"
-ls "$out/validation" | sort >"$work/programs.txt"
+find "$out/validation" -mindepth 1 -maxdepth 1 -type f -printf '%f\n' | sort >"$work/programs.txt"
 [ -s "$work/programs.txt" ] || die "no validation programs were built"
 
 rm -rf "$CACHE"

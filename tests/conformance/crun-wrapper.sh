@@ -19,6 +19,7 @@ fi
 
 # The empty file is unlinked right after the bind mount: the mount keeps the
 # inode alive, so nothing is left behind on the host.
+# shellcheck disable=SC2016 # the inner script expands its own arguments
 exec unshare -m --propagation private -- /bin/sh -c '
 	ctrl=$1 crun=$2
 	shift 2

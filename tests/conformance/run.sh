@@ -28,7 +28,7 @@ usage() {
 	exit 2
 }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 [ "$(id -u)" -eq 0 ] || { echo "run.sh: must run as root" >&2; exit 2; }
 for tool in jq tar unshare timeout; do
 	command -v "$tool" >/dev/null || { echo "run.sh: $tool not found (contrib/install-deps.sh)" >&2; exit 2; }
@@ -36,7 +36,10 @@ done
 
 # Programs run with the cache as cwd, so RUNTIME must be absolute.
 runtime=$(command -v "$1" || true)
-[ -n "$runtime" ] && [ -x "$runtime" ] || { echo "run.sh: runtime $1 not found" >&2; exit 2; }
+if [ -z "$runtime" ] || [ ! -x "$runtime" ]; then
+	echo "run.sh: runtime $1 not found" >&2
+	exit 2
+fi
 runtime="$(cd "$(dirname "$runtime")" && pwd)/$(basename "$runtime")"
 
 outdir=${2:-$(mktemp -d /tmp/berth-conformance.XXXXXX)}
@@ -46,6 +49,17 @@ timeout_s=${CONFORMANCE_TIMEOUT:-60}
 expected_file=${EXPECTED_PASS:-$here/expected-pass.txt}
 
 cache=$("$here/build.sh" | tail -n1)
+
+# Programs share fixed names (cgroup "cgrouptest", the runtime's default
+# --root): concurrent runs would break each other, so take turns. Programs
+# run with fd 8 closed so no container outlives the run holding the lock.
+lock=/run/lock/berth-conformance.lock
+mkdir -p "$(dirname "$lock")"
+exec 8>"$lock"
+if ! flock -n 8; then
+	echo "conformance: waiting for another run to finish ($lock)" >&2
+	flock 8
+fi
 
 if [ -n "${CONFORMANCE_PROGRAMS:-}" ]; then
 	read -r -a programs <<<"$CONFORMANCE_PROGRAMS"
@@ -64,6 +78,8 @@ fi
 # Bundles are created under TMPDIR (os.MkdirTemp); a private one lets us find
 # and remove what a killed program left behind, and only that.
 scratch=$(mktemp -d /tmp/berth-conformance-tmp.XXXXXX)
+# Like /tmp, it must be searchable by the ids of user-namespaced containers.
+chmod 0755 "$scratch"
 read -r -a mask_files <<<"${CONFORMANCE_MASK_FILES:-}"
 empty="$scratch.empty"
 : >"$empty"
@@ -83,7 +99,23 @@ cleanup_leftovers() {
 		while read -r m; do umount -l "$m" 2>/dev/null || true; done
 	find "$scratch" -mindepth 1 -maxdepth 1 -exec rm -rf --one-file-system {} + 2>/dev/null || true
 }
-trap 'cleanup_leftovers; rm -rf --one-file-system "$scratch" "$empty"' EXIT
+# cleanup_cgroups: the suite's cgroupsPaths are "/cgrouptest" and
+# "testdir/cgrouptest/container" (relative to the runtime's cgroup, the root
+# on a host without systemd); runtimes remove only the leaf. rmdir never
+# removes a cgroup that still has processes or children.
+cleanup_cgroups() {
+	local mnt own
+	own=$(sed -n 's/^0::\///p' /proc/self/cgroup)
+	# The fstype is the field after the "-" that ends the optional fields.
+	awk '{ i = 7; while ($i != "-") i++; if ($(i + 1) ~ /^cgroup2?$/) print $5 }' /proc/self/mountinfo |
+		while read -r mnt; do
+			for base in "$mnt" ${own:+"$mnt/$own"}; do
+				rmdir "$base/testdir/cgrouptest/container" "$base/testdir/cgrouptest" \
+					"$base/testdir" "$base/cgrouptest" 2>/dev/null || true
+			done
+		done
+}
+trap 'cleanup_leftovers; cleanup_cgroups; rm -rf --one-file-system "$scratch" "$empty"' EXIT
 
 # classify TAPFILE RC: print "result ok notok skip planned".
 # A program passes when it exits 0, reports no "not ok", every TAP document it
@@ -126,9 +158,44 @@ classify() {
 		}' "$tap"
 }
 
+# failure_note NAME RESULT: a one-line hint of why a program did not pass:
+# its first "not ok" with the stderr (else error) of that test's diagnostic;
+# else its first out-of-test error; else the program's last stderr line.
+failure_note() {
+	local tap=$outdir/tap/$1.tap err=$outdir/tap/$1.err note
+	case $2 in
+	pass) return ;;
+	timeout)
+		echo "timed out after ${timeout_s}s"
+		return
+		;;
+	esac
+	note=$(awk '
+		function val(line) { sub(/^ *"[a-z]+": *"/, "", line); sub(/\\n.*|",?$/, "", line); gsub(/\\"/, "\"", line); return line }
+		!found && /^not ok/ { found = 1; what = $0; next }
+		found && /^  \.\.\.$/ { exit }
+		found && /^    "stderr":/ { why = val($0) }
+		found && /^    "error":/ && err == "" { err = val($0) }
+		!found && /^    "error":/ && orphan == "" { orphan = val($0) }
+		END {
+			if (found) printf "%s%s", what, (why != "" ? " -- " why : (err != "" ? " -- " err : ""))
+			else printf "%s", orphan
+		}' "$tap")
+	# A bare "exit status N" says nothing: add the program's stderr.
+	case $note in
+	'' | *"exit status "[0-9]*)
+		local last
+		last=$(grep -v '^exit status\|^failed to\|^Refer to' "$err" | tail -n1 || true)
+		[ -z "$last" ] || note="$note${note:+ -- }$last"
+		;;
+	esac
+	# runc-style logs: keep the message only.
+	printf '%s' "$note" | sed 's/time="[^"]*" level=[a-z]* msg=//' | tr '\t|' '  ' | cut -c1-200
+}
+
 version=$("$runtime" --version 2>/dev/null | head -n1 || true)
 summary="$outdir/summary.tsv"
-printf 'program\tresult\texit\tok\tnot_ok\tskip\tplanned\tseconds\texpected\n' >"$summary"
+printf 'program\tresult\texit\tok\tnot_ok\tskip\tplanned\tseconds\texpected\tnote\n' >"$summary"
 
 echo "conformance: $runtime (${version:-unknown version}), ${#programs[@]} programs, output in $outdir"
 start=$(date +%s)
@@ -141,18 +208,21 @@ for p in "${programs[@]}"; do
 	# `unshare ... sleep` of the ns tests die with the program. The private
 	# mount namespace keeps mounts a runtime leaks into the caller's
 	# namespace (runc 1.1 does, in linux_rootfs_propagation) off the host.
+	# shellcheck disable=SC2016 # the inner script expands its own arguments
 	(cd "$cache" && RUNTIME="$runtime" TMPDIR="$scratch" \
 		timeout -k 5 "$timeout_s" unshare -m --propagation private /bin/sh -c '
 			empty=$1 prog=$2
 			shift 2
 			for f in "$@"; do mount --bind "$empty" "$f" || exit 125; done
 			exec "$prog"' mask "$empty" "./validation/$p" "${mask_files[@]}" \
-		>"$outdir/tap/$p.tap" 2>"$outdir/tap/$p.err" </dev/null)
+		>"$outdir/tap/$p.tap" 2>"$outdir/tap/$p.err" </dev/null 8>&-)
 	rc=$?
 	set -e
 	secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 	cleanup_leftovers
+	cleanup_cgroups
 	read -r result ok bad skip planned <<<"$(classify "$outdir/tap/$p.tap" "$rc")"
+	note=$(failure_note "$p" "$result")
 	exp=no
 	[ -n "${expected[$p]:-}" ] && exp=yes
 	if [ "$result" = pass ]; then
@@ -161,7 +231,7 @@ for p in "${programs[@]}"; do
 		failed=$((failed + 1))
 		[ "$exp" = yes ] && regressions+=("$p")
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$result" "$rc" "$ok" "$bad" "$skip" "$planned" "$secs" "$exp" >>"$summary"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$p" "$result" "$rc" "$ok" "$bad" "$skip" "$planned" "$secs" "$exp" "$note" >>"$summary"
 	printf '  %-40s %-8s %5ss  (ok %s, not ok %s, skip %s)\n' "$p" "$result" "$secs" "$ok" "$bad" "$skip"
 done
 duration=$(($(date +%s) - start))
@@ -175,9 +245,9 @@ duration=$(($(date +%s) - start))
 	echo "- result: $passed of ${#programs[@]} programs passed, $failed failed; duration ${duration}s"
 	echo "- expected-pass failures: ${#regressions[@]}${regressions:+ (${regressions[*]})}"
 	echo
-	echo "| program | result | exit | ok | not ok | skip | planned | seconds | expected |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	tail -n +2 "$summary" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+	echo "| program | result | exit | ok | not ok | skip | planned | seconds | expected | note |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	tail -n +2 "$summary" | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
 } >"$outdir/summary.md"
 
 # Programs that pass but are not expected to: candidates for expected-pass.txt.
