@@ -21,7 +21,6 @@ package capabilities
 
 import (
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -116,8 +115,7 @@ func Apply(c *specs.LinuxCapabilities) error {
 	for _, a := range s.ambient {
 		// `runc spec` lists ambient capabilities without inheritable ones,
 		// which the kernel cannot raise; runc skips them, and so do we.
-		if !slices.Contains(s.permitted, a) || !slices.Contains(s.inheritable, a) {
-			slog.Warn("skipping ambient capability that is not permitted and inheritable", "capability", name(a))
+		if !raisable(s, a) {
 			continue
 		}
 		if err := capability.SetAmbient(true, a); err != nil {
@@ -125,6 +123,27 @@ func Apply(c *specs.LinuxCapabilities) error {
 		}
 	}
 	return nil
+}
+
+// raisable reports whether the kernel lets ambient capability a be raised.
+func raisable(s sets, a capability.Cap) bool {
+	return slices.Contains(s.permitted, a) && slices.Contains(s.inheritable, a)
+}
+
+// SkippedAmbient lists the ambient capabilities of c that Apply will skip
+// because they are not also permitted and inheritable, for a warning.
+func SkippedAmbient(c *specs.LinuxCapabilities) []string {
+	s, err := resolve(c)
+	if err != nil {
+		return nil
+	}
+	var skipped []string
+	for _, a := range s.ambient {
+		if !raisable(s, a) {
+			skipped = append(skipped, name(a))
+		}
+	}
+	return skipped
 }
 
 func dropBounding(keep []capability.Cap) error {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -124,6 +125,9 @@ func validateProcess(p *specs.Process) error {
 	}
 	if err := capabilities.Validate(p.Capabilities); err != nil {
 		return fmt.Errorf("process.capabilities: %w", err)
+	}
+	if skipped := capabilities.SkippedAmbient(p.Capabilities); len(skipped) > 0 {
+		slog.Info("ambient capabilities not also permitted and inheritable are skipped", "capabilities", skipped)
 	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fmt.Errorf("process.oomScoreAdj %d out of range -1000..1000", *p.OOMScoreAdj)
