@@ -35,6 +35,10 @@ type CreateOptions struct {
 	NoPivot       bool
 	NoNewKeyring  bool
 	PreserveFds   int
+	// ListenFds are socket-activation descriptors (systemd's LISTEN_FDS),
+	// passed from fd 3 on before the preserved ones, with LISTEN_FDS and
+	// LISTEN_PID=1 in the process's environment.
+	ListenFds int
 	// ForegroundTTY lets a terminal process run without a console socket:
 	// the pty master is then returned in Container.Console (runc run does this).
 	ForegroundTTY bool
@@ -66,6 +70,10 @@ func Create(o CreateOptions) (c *Container, err error) {
 	}
 	if !spec.Process.Terminal && o.ConsoleSocket != "" {
 		return nil, errors.New("--console-socket given but process.terminal is false")
+	}
+	if o.ListenFds > 0 {
+		spec.Process.Env = append(spec.Process.Env, "LISTEN_FDS="+strconv.Itoa(o.ListenFds), "LISTEN_PID=1")
+		o.PreserveFds += o.ListenFds
 	}
 	dir, err := state.Create(o.Root, o.ID)
 	if err != nil {
@@ -152,6 +160,39 @@ func deviceRules(s *specs.Spec) []specs.LinuxDeviceCgroup {
 	)
 }
 
+// applyCgroup puts pid in the container's cgroup and sets its limits. An
+// unprivileged caller without a writable cgroup runs the container without
+// one, with a warning, unless the spec asks for limits.
+func (b *builder) applyCgroup(pid int) error {
+	err := b.cg.Apply(pid)
+	if err != nil && os.Geteuid() != 0 && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
+		if r := b.spec.Linux.Resources; r != nil && hasLimits(r) {
+			return fmt.Errorf("linux.resources asks for limits, but there is no writable cgroup for this user: %w", err)
+		}
+		slog.Warn("no writable cgroup: running the container without one", "error", err)
+		b.cg.Destroy()
+		b.cg = nil
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return b.cg.Set(b.spec.Linux.Resources)
+}
+
+// hasLimits reports whether r limits anything beyond devices.
+func hasLimits(r *specs.LinuxResources) bool {
+	return r.Memory != nil || r.CPU != nil || r.Pids != nil || r.BlockIO != nil ||
+		len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0
+}
+
+func (b *builder) cgroupPaths() map[string]string {
+	if b.cg == nil {
+		return nil
+	}
+	return b.cg.Paths()
+}
+
 func (b *builder) run() error {
 	s := b.spec
 	fifo := b.dir.FifoPath()
@@ -205,10 +246,7 @@ func (b *builder) run() error {
 	defer p.sock.Close()
 	b.cmd = p.cmd
 
-	if err := b.cg.Apply(p.cmd.Process.Pid); err != nil {
-		return err
-	}
-	if err := b.cg.Set(s.Linux.Resources); err != nil {
+	if err := b.applyCgroup(p.cmd.Process.Pid); err != nil {
 		return err
 	}
 	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
@@ -228,7 +266,7 @@ func (b *builder) run() error {
 		UserNS:       config.HasNamespace(s, specs.UserNamespace),
 		CgroupNS:     config.HasNamespace(s, specs.CgroupNamespace),
 		CgroupV2:     cgroups.IsV2(),
-		CgroupPaths:  b.cg.Paths(),
+		CgroupPaths:  b.cgroupPaths(),
 		PreserveFds:  b.opts.PreserveFds,
 		FifoFd:       fifoFd,
 		ConsoleFd:    consoleFd,
@@ -247,7 +285,7 @@ func (b *builder) run() error {
 	}
 	b.st = &state.State{
 		ID: b.opts.ID, Pid: b.initPid, PidStart: start, Bundle: b.bundle, Rootfs: s.Root.Path,
-		Created: time.Now().UTC(), CgroupPaths: b.cg.Paths(), Spec: s, Owner: strconv.Itoa(os.Geteuid()),
+		Created: time.Now().UTC(), CgroupPaths: b.cgroupPaths(), Spec: s, Owner: strconv.Itoa(os.Geteuid()),
 	}
 	for {
 		typ, payload, err := nsexec.Recv(p.sock)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"strconv"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/libcontainer"
@@ -39,5 +42,19 @@ func createOptions(c *cli.Context) libcontainer.CreateOptions {
 		NoPivot:       c.Bool("no-pivot"),
 		NoNewKeyring:  c.Bool("no-new-keyring"),
 		PreserveFds:   c.Int("preserve-fds"),
+		ListenFds:     listenFds(),
 	}
+}
+
+// listenFds is the number of socket-activation descriptors systemd passed
+// to this process, if they are meant for it.
+func listenFds() int {
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	if pid := os.Getenv("LISTEN_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	return n
 }
