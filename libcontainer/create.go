@@ -307,6 +307,10 @@ func (b *builder) run() error {
 			if err := nsexec.Send(p.sock, nsexec.MsgHooksDone, nil); err != nil {
 				return err
 			}
+		case nsexec.MsgSeccomp:
+			if err := forwardListener(p.sock, s, b.st.OCI(state.Creating)); err != nil {
+				return err
+			}
 		case nsexec.MsgReady:
 			if b.console, err = con.receive(); err != nil {
 				return err

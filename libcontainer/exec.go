@@ -193,14 +193,8 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	if err := nsexec.Send(p.sock, nsexec.MsgConfig, data); err != nil {
 		return fail(err)
 	}
-	typ, payload, err := nsexec.Recv(p.sock)
-	switch {
-	case err != nil:
-		return fail(fmt.Errorf("exec process exited before it was ready: %w", initExitError(pid, err)))
-	case typ == nsexec.MsgError:
-		return fail(errors.New(string(payload)))
-	case typ != nsexec.MsgReady:
-		return fail(fmt.Errorf("unexpected message %q from exec process", typ))
+	if err := waitExecReady(p.sock, &spec, st.OCI(state.Running), pid); err != nil {
+		return fail(err)
 	}
 	master, err := con.receive()
 	if err != nil {
@@ -212,4 +206,27 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 		}
 	}
 	return pid, master, nil
+}
+
+// waitExecReady waits until the exec'd process reports ready, passing on a
+// seccomp listener on the way.
+func waitExecReady(sock *os.File, spec *specs.Spec, st *specs.State, pid int) error {
+	st.Pid = pid
+	for {
+		typ, payload, err := nsexec.Recv(sock)
+		switch {
+		case err != nil:
+			return fmt.Errorf("exec process exited before it was ready: %w", initExitError(pid, err))
+		case typ == nsexec.MsgError:
+			return errors.New(string(payload))
+		case typ == nsexec.MsgSeccomp:
+			if err := forwardListener(sock, spec, st); err != nil {
+				return err
+			}
+		case typ == nsexec.MsgReady:
+			return nil
+		default:
+			return fmt.Errorf("unexpected message %q from exec process", typ)
+		}
+	}
 }

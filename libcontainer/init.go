@@ -132,6 +132,9 @@ func initContainer(sock *os.File) error {
 	if err != nil {
 		return err
 	}
+	if filter, err = handOverListener(sock, s.Process, filter); err != nil {
+		return err
+	}
 	if err := nsexec.Send(sock, nsexec.MsgReady, nil); err != nil {
 		return err
 	}
@@ -173,11 +176,40 @@ func execInit(sock *os.File, ic *initConfig, filter *seccomp.Filter) error {
 	if err != nil {
 		return err
 	}
+	if filter, err = handOverListener(sock, p, filter); err != nil {
+		return err
+	}
 	if err := nsexec.Send(sock, nsexec.MsgReady, nil); err != nil {
 		return err
 	}
 	sock.Close()
 	return fatal(execProcess(ic.Spec, path, ic.PreserveFds, filter))
+}
+
+// handOverListener loads a filter with notify rules now, while the runtime
+// still listens, and sends it the listener descriptor for the seccomp agent.
+// It returns the filter still to load before execve (nil once loaded).
+func handOverListener(sock *os.File, p *specs.Process, filter *seccomp.Filter) (*seccomp.Filter, error) {
+	if filter == nil || !filter.Notifies() {
+		return filter, nil
+	}
+	if p.NoNewPrivileges {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return nil, fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	fd, err := filter.Load()
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	if err := nsexec.Send(sock, nsexec.MsgSeccomp, nil); err != nil {
+		return nil, err
+	}
+	if err := unix.Sendmsg(int(sock.Fd()), []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
+		return nil, fmt.Errorf("send seccomp listener to the runtime: %w", err)
+	}
+	return nil, nil
 }
 
 // fatal reports an error after the runtime has stopped listening: to the

@@ -35,6 +35,7 @@ const (
 	MsgHooks     = 'H' // init -> runtime: mounts done, run createRuntime hooks
 	MsgHooksDone = 'h' // runtime -> init
 	MsgReady     = 'R' // init -> runtime: waiting for start
+	MsgSeccomp   = 'S' // init -> runtime: a seccomp listener fd follows (SCM_RIGHTS)
 )
 
 // Environment variables of the protocol.

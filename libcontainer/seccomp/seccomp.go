@@ -120,6 +120,10 @@ func Build(s *specs.LinuxSeccomp) (*Filter, error) {
 	return &Filter{f: f, notify: notify}, nil
 }
 
+// Notifies reports whether a rule hands syscalls to a seccomp agent, so that
+// Load will return a listener descriptor.
+func (flt *Filter) Notifies() bool { return flt.notify }
+
 // Load loads the filter as Load describes, and releases it.
 func (flt *Filter) Load() (int, error) {
 	f := flt.f
