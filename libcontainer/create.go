@@ -209,10 +209,6 @@ func (b *builder) run() error {
 	}
 	defer fifoFile.Close()
 
-	b.cg, err = cgroups.New(b.opts.ID, s.Linux.CgroupsPath, s.Linux.Resources, deviceRules(s))
-	if err != nil {
-		return err
-	}
 	extra := []*os.File{fifoFile}
 	con, err := openConsole(b.opts.ConsoleSocket, s.Process.Terminal)
 	if err != nil {
@@ -246,7 +242,10 @@ func (b *builder) run() error {
 	defer p.sock.Close()
 	b.cmd = p.cmd
 
-	if err := b.applyCgroup(p.cmd.Process.Pid); err != nil {
+	// The cgroup is made while the init process starts, and the init is
+	// moved in once it has its pid (it makes its cgroup namespace after).
+	b.cg, err = cgroups.New(b.opts.ID, s.Linux.CgroupsPath, s.Linux.Resources, deviceRules(s))
+	if err != nil {
 		return err
 	}
 	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
@@ -254,6 +253,9 @@ func (b *builder) run() error {
 		return err
 	}
 	b.cmd = nil
+	if err := b.applyCgroup(b.initPid); err != nil {
+		return err
+	}
 
 	hasRuntimeHooks := s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
 	ic := initConfig{
@@ -265,6 +267,7 @@ func (b *builder) run() error {
 		NoNewKeyring: b.opts.NoNewKeyring,
 		UserNS:       config.HasNamespace(s, specs.UserNamespace),
 		CgroupNS:     config.HasNamespace(s, specs.CgroupNamespace),
+		NewCgroupNS:  newNamespace(s, specs.CgroupNamespace),
 		CgroupV2:     cgroups.IsV2(),
 		CgroupPaths:  b.cgroupPaths(),
 		PreserveFds:  b.opts.PreserveFds,
@@ -365,6 +368,9 @@ func bootstrapFor(s *specs.Spec) []string {
 			entries = append(entries, "join="+strconv.Itoa(f)+":"+ns.Path)
 			continue
 		}
+		if ns.Type == specs.CgroupNamespace {
+			continue // made by init once it is in its cgroup (initConfig.NewCgroupNS)
+		}
 		flags |= f
 		if ns.Type == specs.UserNamespace {
 			maps = len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0
@@ -378,6 +384,16 @@ func bootstrapFor(s *specs.Spec) []string {
 		entries = append(entries, "timens="+off)
 	}
 	return entries
+}
+
+// newNamespace reports whether the spec asks for a new namespace of type t.
+func newNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // hostID is the host id that id 0 of a user namespace maps to, or def.

@@ -73,6 +73,13 @@ func initContainer(sock *os.File) error {
 	if ic.Exec {
 		return execInit(sock, &ic, filter)
 	}
+	if ic.NewCgroupNS {
+		// Namespaces belong to the thread: this one does every later mount
+		// and the execve, so the rest of the process need not follow.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
 	if err := rootfs.Prepare(s, rootfs.Options{
 		UserNS: ic.UserNS, CgroupNS: ic.CgroupNS, CgroupPaths: ic.CgroupPaths, CgroupV2: ic.CgroupV2,
 		HostMountNS: !config.HasNamespace(s, specs.MountNamespace),
