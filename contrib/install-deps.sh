@@ -18,6 +18,8 @@ busybox-static
 runc
 crun
 containerd
+podman
+docker.io
 jq
 iproute2
 util-linux

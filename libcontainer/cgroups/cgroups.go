@@ -238,9 +238,13 @@ func writeV1Devices(dir string, rules []*devconfig.Rule) error {
 	return nil
 }
 
-// Pids returns the pids of every process in the cgroup and its descendants.
+// Pids returns the pids of every process in the cgroup and its descendants;
+// a cgroup removed behind our back has none.
 func (m *Manager) Pids() ([]int, error) {
 	pids, err := m.lib.GetAllPids()
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list cgroup pids: %w", err)
 	}
