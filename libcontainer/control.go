@@ -12,26 +12,19 @@ import (
 // withCgroup opens a container, checks its status with ok, and hands its
 // state and cgroup to fn while the container stays locked.
 func withCgroup(root, id string, ok func(status string) error, fn func(*state.Dir, *state.State, *cgroups.Manager) error) error {
-	d, err := state.Open(root, id)
-	if err != nil {
-		return err
-	}
-	defer d.Unlock()
-	st, status, err := Status(d)
-	if err != nil {
-		return err
-	}
-	if err := ok(status); err != nil {
-		return err
-	}
-	if len(st.CgroupPaths) == 0 {
-		return fmt.Errorf("container %s has no cgroup", id)
-	}
-	cg, err := cgroups.Load(st.CgroupPaths)
-	if err != nil {
-		return err
-	}
-	return fn(d, st, cg)
+	return withContainer(root, id, func(d *state.Dir, st *state.State, status string) error {
+		if err := ok(status); err != nil {
+			return err
+		}
+		if len(st.CgroupPaths) == 0 {
+			return fmt.Errorf("container %s has no cgroup", id)
+		}
+		cg, err := cgroups.Load(st.CgroupPaths)
+		if err != nil {
+			return err
+		}
+		return fn(d, st, cg)
+	})
 }
 
 func need(id string, want ...string) func(string) error {

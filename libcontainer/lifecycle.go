@@ -40,9 +40,9 @@ func Status(d *state.Dir) (*state.State, string, error) {
 	return st, status, nil
 }
 
-// Start releases a created container's init process to exec the user
-// program, then runs the poststart hooks.
-func Start(root, id string) error {
+// withContainer opens and locks a container and hands fn its state and
+// status; st is nil while the container is being created.
+func withContainer(root, id string, fn func(d *state.Dir, st *state.State, status string) error) error {
 	d, err := state.Open(root, id)
 	if err != nil {
 		return err
@@ -52,16 +52,37 @@ func Start(root, id string) error {
 	if err != nil {
 		return err
 	}
-	if status != state.Created {
-		return fmt.Errorf("cannot start container %s: it is %s, not created", id, status)
-	}
+	return fn(d, st, status)
+}
+
+// Inspect returns a container's state and status, under its lock.
+func Inspect(root, id string) (st *state.State, status string, err error) {
+	err = withContainer(root, id, func(_ *state.Dir, s *state.State, stat string) error {
+		st, status = s, stat
+		return nil
+	})
+	return st, status, err
+}
+
+// Start releases a created container's init process to exec the user
+// program, then runs the poststart hooks.
+func Start(root, id string) error {
+	return withContainer(root, id, func(d *state.Dir, st *state.State, status string) error {
+		if status != state.Created {
+			return fmt.Errorf("cannot start container %s: it is %s, not created", id, status)
+		}
+		return start(d, st)
+	})
+}
+
+func start(d *state.Dir, st *state.State) error {
 	if err := releaseInit(d, st); err != nil {
 		return err
 	}
 	if st.Spec.Hooks != nil {
 		if err := hooks.RunAll("poststart", st.Spec.Hooks.Poststart, st.OCI(state.Running)); err != nil {
 			// The runtime-spec has a failed poststart hook logged, not fatal.
-			slog.Warn("poststart hook failed", "id", id, "error", err)
+			slog.Warn("poststart hook failed", "id", st.ID, "error", err)
 		}
 	}
 	return nil
@@ -111,15 +132,12 @@ func releaseInit(d *state.Dir, st *state.State) error {
 // Kill sends sig to the container's init, or with all to every process in
 // its cgroup.
 func Kill(root, id string, sig unix.Signal, all bool) error {
-	d, err := state.Open(root, id)
-	if err != nil {
-		return err
-	}
-	defer d.Unlock()
-	st, status, err := Status(d)
-	if err != nil {
-		return err
-	}
+	return withContainer(root, id, func(_ *state.Dir, st *state.State, status string) error {
+		return kill(st, status, sig, all)
+	})
+}
+
+func kill(st *state.State, status string, sig unix.Signal, all bool) error {
 	if status == state.Stopped || status == state.Creating {
 		return ErrNotRunning
 	}
@@ -134,7 +152,7 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 		if err == unix.ESRCH {
 			return ErrNotRunning
 		}
-		return fmt.Errorf("send %v to container %s: %w", sig, id, err)
+		return fmt.Errorf("send %v to container %s: %w", sig, st.ID, err)
 	}
 	return nil
 }

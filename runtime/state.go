@@ -25,19 +25,6 @@ type containerState struct {
 	Owner       string            `json:"owner"`
 }
 
-func loadState(root, id string) (*containerState, error) {
-	d, err := state.Open(root, id)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Unlock()
-	st, status, err := libcontainer.Status(d)
-	if err != nil {
-		return nil, err
-	}
-	return describe(id, st, status), nil
-}
-
 func describe(id string, st *state.State, status string) *containerState {
 	if st == nil {
 		return &containerState{OCIVersion: specVersion, ID: id, Status: status}
@@ -61,10 +48,12 @@ var stateCommand = &cli.Command{
 		if err := checkArgs(c, 1, 1); err != nil {
 			return err
 		}
-		cs, err := loadState(c.String("root"), c.Args().First())
+		id := c.Args().First()
+		st, status, err := libcontainer.Inspect(c.String("root"), id)
 		if err != nil {
 			return err
 		}
+		cs := describe(id, st, status)
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(cs)
