@@ -1,16 +1,18 @@
 #!/bin/bash
 # bench/run.sh [RUNTIME...]: time `RUNTIME run` of a busybox /bin/true
-# container, BENCH_N times per runtime, and compare runtimes.
+# container, then `RUNTIME exec ID /bin/true` in a running busybox container,
+# BENCH_N times each per runtime, and compare runtimes.
 #
 # Runtimes are paths or commands taking runc's command line; default:
 # bin/berth-runtime, runc and crun (through tests/conformance/crun-wrapper.sh).
 # Missing ones are skipped with a warning. Rounds are interleaved (one run of
 # each runtime per round) so machine noise hits every runtime alike. Each
-# runtime gets its own --root in a temp dir; everything is removed on exit.
+# runtime gets its own --root in a temp dir; everything, the containers exec
+# runs in included, is removed on exit.
 #
 # Environment:
-#   BENCH_N         measured runs per runtime (default 100)
-#   BENCH_WARMUP    unmeasured runs per runtime first (default 3)
+#   BENCH_N         measured runs (and execs) per runtime (default 100)
+#   BENCH_WARMUP    unmeasured runs (and execs) per runtime first (default 3)
 #   BENCH_RUNTIMES  space-separated runtimes (overridden by arguments)
 set -euo pipefail
 
@@ -70,45 +72,63 @@ mv "$work/config.json" "$work/bundle/config.json"
 
 for i in "${!runtimes[@]}"; do
 	mkdir -p "$work/root$i"
-	: >"$work/samples$i"
-	: >"$work/failures$i"
 done
 
-# run_one I ID: one `run` of runtime I; a sample line goes to samples$I on
-# success, the id to failures$I otherwise (after force-deleting leftovers).
-run_one() {
-	local i=$1 id=$2 out code
-	out=$("$work/measure" "${runtimes[$i]}" --root "$work/root$i" run --bundle "$work/bundle" "$id" 2>"$work/stderr") || true
+# measure_one PHASE I WHAT ARG...: one measured `RUNTIME --root R ARG...` of
+# runtime I; a sample line goes to PHASE-samples$I on success, WHAT to
+# PHASE-failures$I otherwise.
+measure_one() {
+	local phase=$1 i=$2 what=$3 out code
+	shift 3
+	out=$("$work/measure" "${runtimes[$i]}" --root "$work/root$i" "$@" 2>"$work/stderr") || true
 	code=${out##* }
 	if [ -n "$out" ] && [ "$code" = 0 ]; then
-		echo "$out" >>"$work/samples$i"
-	else
-		echo "bench: ${labels[$i]} run $id failed: $(head -c 300 "$work/stderr")" >&2
-		echo "$id" >>"$work/failures$i"
-		"${runtimes[$i]}" --root "$work/root$i" delete --force "$id" >/dev/null 2>&1 || true
+		echo "$out" >>"$work/$phase-samples$i"
+		return
 	fi
+	echo "bench: ${labels[$i]} $what failed: $(head -c 300 "$work/stderr")" >&2
+	echo "$what" >>"$work/$phase-failures$i"
+	return 1
 }
 
-echo "bench: ${labels[*]}: $warmup warm-up + $n measured runs each, interleaved" >&2
-for ((k = 0; k < warmup; k++)); do
-	for i in "${!runtimes[@]}"; do
-		run_one "$i" "bench-w$k-$i"
-	done
-done
-for i in "${!runtimes[@]}"; do
-	: >"$work/samples$i"
-	: >"$work/failures$i"
-done
-for ((k = 0; k < n; k++)); do
-	for i in "${!runtimes[@]}"; do
-		run_one "$i" "bench-$k-$i"
-	done
-done
+# run_one I ID: `run` of container ID; a failed run's leftovers are deleted.
+run_one() {
+	measure_one start "$1" "run $2" run --bundle "$work/bundle" "$2" ||
+		"${runtimes[$1]}" --root "$work/root$1" delete --force "$2" >/dev/null 2>&1 || true
+}
 
-# stats I: "median_ms p90_ms rss_median_kib rss_max_kib runs" of runtime I
-# (nearest-rank percentiles).
+# exec_one I: `exec` of /bin/true in runtime I's running container, if it
+# started.
+exec_one() {
+	[ -z "${down[$1]:-}" ] || return 0
+	measure_one exec "$1" "exec bench-exec-$1" exec "bench-exec-$1" /bin/true || true
+}
+
+# bench PHASE FN: BENCH_WARMUP unmeasured rounds of FN, then BENCH_N measured
+# ones; FN gets the runtime index and a container id.
+bench() {
+	local phase=$1 fn=$2 i k
+	echo "bench: $phase: ${labels[*]}: $warmup warm-up + $n measured runs each, interleaved" >&2
+	for ((k = 0; k < warmup; k++)); do
+		for i in "${!runtimes[@]}"; do
+			"$fn" "$i" "bench-w$k-$i"
+		done
+	done
+	for i in "${!runtimes[@]}"; do
+		: >"$work/$phase-samples$i"
+		: >"$work/$phase-failures$i"
+	done
+	for ((k = 0; k < n; k++)); do
+		for i in "${!runtimes[@]}"; do
+			"$fn" "$i" "bench-$k-$i"
+		done
+	done
+}
+
+# stats FILE: "median_ms p90_ms rss_median_kib rss_max_kib runs" of the
+# samples in FILE (nearest-rank percentiles).
 stats() {
-	local f=$work/samples$1
+	local f=$1
 	[ -s "$f" ] || { echo "- - - - 0"; return; }
 	paste <(cut -d' ' -f1 "$f" | sort -n) <(cut -d' ' -f2 "$f" | sort -n) |
 		awk '{ t[NR] = $1; m[NR] = $2 }
@@ -124,16 +144,44 @@ base=0
 for i in "${!labels[@]}"; do
 	if [ "${labels[$i]}" = berth-runtime ]; then base=$i; fi
 done
-read -r base_med _ <<<"$(stats "$base")"
 
-printf '%-16s %6s %6s %10s %10s %8s %14s %12s\n' runtime runs fails median_ms p90_ms ratio rss_median_kib rss_max_kib
+# report PHASE: the table of PHASE; adds its failures to $failed.
 failed=0
-for i in "${!runtimes[@]}"; do
-	read -r med p90 rss_med rss_max runs <<<"$(stats "$i")"
-	fails=$(wc -l <"$work/failures$i")
-	failed=$((failed + fails))
-	ratio=$(awk -v a="$med" -v b="$base_med" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')
-	printf '%-16s %6s %6s %10s %10s %8s %14s %12s\n' "${labels[$i]}" "$runs" "$fails" "$med" "$p90" "$ratio" "$rss_med" "$rss_max"
-done
+report() {
+	local phase=$1 i base_med med p90 rss_med rss_max runs fails ratio
+	read -r base_med _ <<<"$(stats "$work/$phase-samples$base")"
+	printf '%-16s %6s %6s %10s %10s %8s %14s %12s\n' runtime runs fails median_ms p90_ms ratio rss_median_kib rss_max_kib
+	for i in "${!runtimes[@]}"; do
+		read -r med p90 rss_med rss_max runs <<<"$(stats "$work/$phase-samples$i")"
+		fails=$(wc -l <"$work/$phase-failures$i")
+		failed=$((failed + fails))
+		ratio=$(awk -v a="$med" -v b="$base_med" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }')
+		printf '%-16s %6s %6s %10s %10s %8s %14s %12s\n' "${labels[$i]}" "$runs" "$fails" "$med" "$p90" "$ratio" "$rss_med" "$rss_max"
+	done
+}
+
+bench start run_one
+report start
 echo "(ratio = median / median of ${labels[$base]}; rss = peak RSS of the runtime process and the helpers it waits for)"
+
+# exec: one long-running container per runtime, started unmeasured. Its
+# stdio is /dev/null: it must not hold on to this script's output.
+jq '.process.args = ["/bin/sleep", "1000"]' "$work/bundle/config.json" >"$work/config.json"
+mv "$work/config.json" "$work/bundle/config.json"
+down=()
+for i in "${!runtimes[@]}"; do
+	if ! "${runtimes[$i]}" --root "$work/root$i" run -d --bundle "$work/bundle" "bench-exec-$i" \
+		</dev/null >/dev/null 2>"$work/stderr"; then
+		echo "bench: ${labels[$i]} run -d of the exec container failed: $(head -c 300 "$work/stderr")" >&2
+		down[i]=1
+	fi
+done
+bench exec exec_one
+for i in "${!down[@]}"; do
+	echo "run -d bench-exec-$i" >>"$work/exec-failures$i"
+done
+echo
+echo "exec of /bin/true in a running container:"
+report exec
+echo "(ratio = median / median of ${labels[$base]}; rss = peak RSS of the runtime's exec process and the helpers it waits for)"
 [ "$failed" -eq 0 ] || die "$failed runs failed"

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -65,6 +66,10 @@ func TestContainerd(t *testing.T) {
 			t.Run("exit-code", r.testExitCode)
 			t.Run("kill-delete", r.testKillDelete)
 			t.Run("failing-create", r.testFailingCreate)
+			t.Run("exec", r.testExec)
+			t.Run("pause-resume", r.testPauseResume)
+			t.Run("ps", r.testPs)
+			t.Run("run-tty", r.testRunTTY)
 		})
 	}
 }
@@ -112,8 +117,98 @@ func (r *ctrRuntime) stateDir() string { return filepath.Join(r.root, ctrNamespa
 // container id and command.
 func (r *ctrRuntime) run(t *testing.T, args ...string) ctrResult {
 	t.Helper()
-	full := []string{"run", "--runc-binary", r.binary, "--runc-root", r.root, "--fifo-dir", r.d.fifoDir()}
-	return r.d.ctr(t, append(full, args...)...)
+	return r.d.ctr(t, r.runArgs(args...)...)
+}
+
+func (r *ctrRuntime) runArgs(args ...string) []string {
+	return append([]string{"run", "--runc-binary", r.binary, "--runc-root", r.root, "--fifo-dir", r.d.fifoDir()}, args...)
+}
+
+// execArgs is the command line of `ctr task exec`; args are its flags, then
+// the container id and command.
+func (r *ctrRuntime) execArgs(args ...string) []string {
+	return append([]string{"task", "exec", "--fifo-dir", r.d.fifoDir()}, args...)
+}
+
+// runtime runs the runtime itself on the containers the shim made.
+func (r *ctrRuntime) runtime(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, r.binary, append([]string{"--root", r.stateDir()}, args...)...).Output()
+	if err != nil {
+		var stderr []byte
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			stderr = exitErr.Stderr
+		}
+		t.Fatalf("%s %s: %v; stderr: %s", r.name, strings.Join(args, " "), err, stderr)
+	}
+	return string(out)
+}
+
+// runtimeStatus is the container's status in the runtime's own state.
+func (r *ctrRuntime) runtimeStatus(t *testing.T, id string) string {
+	t.Helper()
+	var state struct{ Status string }
+	if err := json.Unmarshal([]byte(r.runtime(t, "state", id)), &state); err != nil {
+		t.Fatalf("%s state %s: %v", r.name, id, err)
+	}
+	return state.Status
+}
+
+// startDetached runs command in container id with `ctr run -d` and returns
+// the task's pid. If the test ends with the task still there, it is
+// reported and removed.
+func (r *ctrRuntime) startDetached(t *testing.T, id string, command ...string) int {
+	t.Helper()
+	if res := r.run(t, append([]string{"-d", busyboxImage, id}, command...)...); res.code != 0 {
+		t.Fatalf("ctr run -d %s: exit %d; stderr: %s", strings.Join(command, " "), res.code, res.stderr)
+	}
+	t.Cleanup(func() { r.removeLeftTask(t, id) })
+	pid, status := r.d.task(t, id)
+	if status != "RUNNING" {
+		t.Errorf("task status after ctr run -d: %q, want RUNNING", status)
+	}
+	return pid
+}
+
+// removeLeftTask removes task and container id if a failed test left them.
+func (r *ctrRuntime) removeLeftTask(t *testing.T, id string) {
+	if !containsLine(r.d.mustCtr(t, "task", "ls", "-q"), id) {
+		if containsLine(r.d.mustCtr(t, "container", "ls", "-q"), id) {
+			t.Errorf("container %s left: deleting it", id)
+			r.d.ctr(t, "container", "delete", id)
+		}
+		return
+	}
+	t.Errorf("task %s left: removing it", id)
+	// cgroup v1 freezes even SIGKILL: thaw a paused task first.
+	r.d.ctr(t, "task", "resume", id)
+	r.d.ctr(t, "task", "kill", "-a", "-s", "SIGKILL", id)
+	waitFor(t, 10*time.Second, func() error {
+		if _, status := r.d.task(t, id); status != "STOPPED" {
+			return fmt.Errorf("left task status %q after SIGKILL, want STOPPED", status)
+		}
+		return nil
+	})
+	r.d.ctr(t, "task", "delete", "--force", id)
+	r.d.ctr(t, "container", "delete", id)
+}
+
+// remove kills the task of container id and deletes both, as a user does.
+func (r *ctrRuntime) remove(t *testing.T, id string) {
+	t.Helper()
+	r.d.mustCtr(t, "task", "kill", "-s", "SIGKILL", id)
+	waitFor(t, 10*time.Second, func() error {
+		if _, status := r.d.task(t, id); status != "STOPPED" {
+			return fmt.Errorf("task status %q after SIGKILL, want STOPPED", status)
+		}
+		return nil
+	})
+	r.d.mustCtr(t, "task", "delete", id)
+	r.d.mustCtr(t, "container", "delete", id)
+	r.assertClean(t, id)
 }
 
 func (r *ctrRuntime) testRun(t *testing.T) {
@@ -136,14 +231,8 @@ func (r *ctrRuntime) testExitCode(t *testing.T) {
 
 func (r *ctrRuntime) testKillDelete(t *testing.T) {
 	id := r.id("kill-delete")
-	if res := r.run(t, "-d", busyboxImage, id, "sleep", "1000"); res.code != 0 {
-		t.Fatalf("ctr run -d sleep: exit %d; stderr: %s", res.code, res.stderr)
-	}
-	pid, status := r.d.task(t, id)
+	pid := r.startDetached(t, id, "sleep", "1000")
 	t.Cleanup(func() { killIfSleeper(t, pid) })
-	if status != "RUNNING" {
-		t.Errorf("task status after ctr run -d: %q, want RUNNING", status)
-	}
 	// The runtime got the shim's --root and the spec's cgroup: the checks
 	// of assertClean look at the right places.
 	if _, err := os.Stat(filepath.Join(r.stateDir(), id)); err != nil {
@@ -185,6 +274,165 @@ func (r *ctrRuntime) testFailingCreate(t *testing.T) {
 		t.Errorf("ctr run no-such-command: stderr %q lacks the runtime's \"executable file not found\"", res.stderr)
 	}
 	t.Logf("ctr run no-such-command: exit %d: %s", res.code, strings.TrimSpace(res.stderr))
+	r.assertClean(t, id)
+}
+
+// testExec runs processes in a running container with `ctr task exec`:
+// plain stdio through FIFOs, then an interactive shell on a terminal.
+func (r *ctrRuntime) testExec(t *testing.T) {
+	id := r.id("exec")
+	pid := r.startDetached(t, id, "sleep", "1000")
+	t.Cleanup(func() { killIfSleeper(t, pid) })
+
+	// /proc/1 is the container's init only in the container's pid namespace.
+	res := r.d.ctr(t, r.execArgs("--exec-id", "plain", id, "sh", "-c", "cat /proc/1/cmdline; echo; echo err >&2; exit 5")...)
+	if res.code != 5 || res.stdout != "sleep\x001000\x00\n" || !strings.Contains(res.stderr, "err\n") {
+		t.Errorf("ctr task exec sh -c '...; exit 5': exit %d, stdout %q, stderr %q; want 5, \"sleep\\x001000\\x00\\n\" and \"err\"", res.code, res.stdout, res.stderr)
+	}
+
+	// ctr sizes the process's terminal from its own (24x80) and copies what
+	// is typed to it; the echoed input shows neither "24 80" nor "42".
+	p := startOnPty(t, "ctr", r.d.ctrArgs(r.execArgs("--tty", "--exec-id", "tty", id, "sh")...), os.Environ())
+	p.expect(t, "# ", 10*time.Second)
+	p.send(t, "tty; stty size; echo $((6*7)); exit 4\r")
+	code, out := p.wait(t, 10*time.Second)
+	// The only terminal in the container is the exec's: /dev/pts/0.
+	for _, want := range []string{"/dev/pts/0", "24 80", "42"} {
+		if !containsLine(out, want) {
+			t.Errorf("ctr task exec --tty sh: terminal lacks a line %q; output: %q", want, out)
+		}
+	}
+	if code != 4 {
+		t.Errorf("ctr task exec --tty sh, then exit 4: ctr exit %d, want 4; output: %q", code, out)
+	}
+	r.remove(t, id)
+}
+
+// testPauseResume pauses a container whose shell counts in a file, and
+// checks the count stands still until it is resumed.
+func (r *ctrRuntime) testPauseResume(t *testing.T) {
+	id := r.id("pause-resume")
+	pid := r.startDetached(t, id, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/dev/shm/count; sleep 0.02; done")
+	// The host reads the container's /dev/shm through its init's root.
+	countFile := fmt.Sprintf("/proc/%d/root/dev/shm/count", pid)
+	freezerState := filepath.Join("/sys/fs/cgroup/freezer", ctrNamespace, id, "freezer.state")
+	// counting waits until the count passes from; it returns the count seen.
+	counting := func(from int) int {
+		var n int
+		waitFor(t, 5*time.Second, func() error {
+			data, err := os.ReadFile(countFile)
+			if err != nil {
+				return err
+			}
+			// Empty while the shell rewrites the file.
+			if n, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil || n <= from {
+				return fmt.Errorf("count %q in %s, want more than %d", data, countFile, from)
+			}
+			return nil
+		})
+		return n
+	}
+	before := counting(0)
+
+	r.d.mustCtr(t, "task", "pause", id)
+	if _, status := r.d.task(t, id); status != "PAUSED" {
+		t.Errorf("task status after ctr task pause: %q, want PAUSED", status)
+	}
+	if status := r.runtimeStatus(t, id); status != "paused" {
+		t.Errorf("%s state after pause: status %q, want paused", r.name, status)
+	}
+	if data, err := os.ReadFile(freezerState); err != nil || strings.TrimSpace(string(data)) != "FROZEN" {
+		t.Errorf("%s after pause: %q, %v; want FROZEN", freezerState, data, err)
+	}
+	paused, err := os.ReadFile(countFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // 15 rounds of the loop if it ran
+	if later, err := os.ReadFile(countFile); err != nil || string(later) != string(paused) {
+		t.Errorf("count went from %q to %q (%v) while paused", paused, later, err)
+	}
+
+	r.d.mustCtr(t, "task", "resume", id)
+	if _, status := r.d.task(t, id); status != "RUNNING" {
+		t.Errorf("task status after ctr task resume: %q, want RUNNING", status)
+	}
+	if status := r.runtimeStatus(t, id); status != "running" {
+		t.Errorf("%s state after resume: status %q, want running", r.name, status)
+	}
+	if data, err := os.ReadFile(freezerState); err != nil || strings.TrimSpace(string(data)) != "THAWED" {
+		t.Errorf("%s after resume: %q, %v; want THAWED", freezerState, data, err)
+	}
+	// paused is empty if the freeze caught the shell rewriting the file.
+	from, _ := strconv.Atoi(strings.TrimSpace(string(paused)))
+	counting(max(from, before))
+	r.remove(t, id)
+}
+
+// testPs checks that `ctr task ps` lists the container's processes, the
+// init's child and an exec'd process too, as the runtime and the cgroup do.
+func (r *ctrRuntime) testPs(t *testing.T) {
+	id := r.id("ps")
+	r.startDetached(t, id, "sh", "-c", "sleep 1001 & wait")
+	r.d.mustCtr(t, r.execArgs("--detach", "--exec-id", "ps-exec", id, "sleep", "1002")...)
+
+	cgroup := filepath.Join("/sys/fs/cgroup/pids", ctrNamespace, id)
+	var want []int
+	// The init's child may not have started yet.
+	waitFor(t, 5*time.Second, func() error {
+		if want = cgroupPids(cgroup); len(want) != 3 {
+			return fmt.Errorf("%s/cgroup.procs: %v, want 3 processes: sh, sleep 1001, sleep 1002", cgroup, want)
+		}
+		return nil
+	})
+	sort.Ints(want)
+
+	// ctr prints "PID INFO", INFO naming the exec of an exec'd process.
+	var listed []int
+	execPid := 0
+	out := r.d.mustCtr(t, "task", "ps", id)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+		f := strings.Fields(line)
+		pid, err := strconv.Atoi(f[0])
+		if err != nil {
+			t.Fatalf("ctr task ps: bad pid in %q", line)
+		}
+		listed = append(listed, pid)
+		if strings.Contains(line, "ps-exec") {
+			execPid = pid
+		}
+	}
+	sort.Ints(listed)
+	if fmt.Sprint(listed) != fmt.Sprint(want) {
+		t.Errorf("ctr task ps pids %v, cgroup has %v; output:\n%s", listed, want, out)
+	}
+	var fromRuntime []int
+	if err := json.Unmarshal([]byte(r.runtime(t, "ps", "--format", "json", id)), &fromRuntime); err != nil {
+		t.Fatalf("%s ps --format json: %v", r.name, err)
+	}
+	sort.Ints(fromRuntime)
+	if fmt.Sprint(fromRuntime) != fmt.Sprint(want) {
+		t.Errorf("%s ps --format json: %v, cgroup has %v", r.name, fromRuntime, want)
+	}
+	if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", execPid)); err != nil || string(cmdline) != "sleep\x001002\x00" {
+		t.Errorf("ctr task ps: exec ps-exec has pid %d, whose command line is %q (%v), want sleep 1002; output:\n%s", execPid, cmdline, err, out)
+	}
+	r.remove(t, id)
+}
+
+// testRunTTY runs a short command with `ctr run --tty` from a terminal.
+func (r *ctrRuntime) testRunTTY(t *testing.T) {
+	id := r.id("run-tty")
+	p := startOnPty(t, "ctr", r.d.ctrArgs(r.runArgs("--rm", "--tty", busyboxImage, id, "sh", "-c", "tty; echo hello; exit 6")...), os.Environ())
+	code, out := p.wait(t, 20*time.Second)
+	for _, want := range []string{"/dev/pts/0", "hello"} {
+		if !containsLine(out, want) {
+			t.Errorf("ctr run --tty: terminal lacks a line %q; output: %q", want, out)
+		}
+	}
+	if code != 6 {
+		t.Errorf("ctr run --tty sh -c '...; exit 6': exit %d, want 6; output: %q", code, out)
+	}
 	r.assertClean(t, id)
 }
 
@@ -442,7 +690,7 @@ func (d *containerd) ctr(t *testing.T, args ...string) ctrResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", append([]string{"-a", d.sock, "-n", ctrNamespace}, args...)...)
+	cmd := exec.CommandContext(ctx, "ctr", d.ctrArgs(args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -454,6 +702,11 @@ func (d *containerd) ctr(t *testing.T, args ...string) ctrResult {
 		t.Fatalf("ctr %s: %v", strings.Join(args, " "), err)
 	}
 	return ctrResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// ctrArgs is ctr's command line for this daemon in the test namespace.
+func (d *containerd) ctrArgs(args ...string) []string {
+	return append([]string{"-a", d.sock, "-n", ctrNamespace}, args...)
 }
 
 func (d *containerd) mustCtr(t *testing.T, args ...string) string {
