@@ -456,8 +456,7 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 	files = append(files, extra...)
 	cmd := &exec.Cmd{
 		Args: []string{"berth-runtime", "init"},
-		// The init is short-lived too (see the runtime's main): no collection below 64 MiB.
-		Env:        []string{nsexec.EnvSyncFd + "=" + strconv.Itoa(3+preserveFds), "GOGC=off", "GOMEMLIMIT=64MiB"},
+		Env:        []string{nsexec.EnvSyncFd + "=" + strconv.Itoa(3+preserveFds)},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,

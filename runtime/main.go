@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,10 +33,6 @@ func defaultRoot() string {
 }
 
 func main() {
-	// Commands are short-lived: collecting garbage only past 64 MiB saves
-	// the collector's start-up work on the container start path.
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(64 << 20)
 	// The container's init: the C stage has set up namespaces already.
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runInit()
