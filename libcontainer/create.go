@@ -455,7 +455,7 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 	files = append(files, child)
 	files = append(files, extra...)
 	cmd := &exec.Cmd{
-		Args: []string{"berth-runtime", "init"},
+		Args:       []string{"berth-runtime", "init"},
 		Env:        []string{nsexec.EnvSyncFd + "=" + strconv.Itoa(3+preserveFds)},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
