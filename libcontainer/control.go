@@ -95,10 +95,11 @@ func Stats(root, id string) (*cgroups.Stats, error) {
 	return stats, err
 }
 
-// OOMKills returns the OOM kill count of a container's cgroup.
+// OOMKills returns the OOM kill count of a container's cgroup, which stays
+// readable after the container stopped (the kill may have stopped it).
 func OOMKills(root, id string) (uint64, error) {
 	var n uint64
-	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
+	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused, state.Stopped), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
 		var err error
 		n, err = cg.OOMKills()
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-containers/berth/libcontainer"
 	"github.com/berth-containers/berth/libcontainer/cgroups"
+	"github.com/berth-containers/berth/libcontainer/state"
 )
 
 // event is runc's events line: {"type":"stats"|"oom","id":...,"data":...}.
@@ -65,11 +66,15 @@ var eventsCommand = &cli.Command{
 			case <-oomTick.C:
 				n, err := libcontainer.OOMKills(root, id)
 				if err != nil {
-					return endOfEvents(err)
+					return err
 				}
 				if n > ooms {
 					enc.Encode(event{Type: "oom", ID: id})
 					ooms = n
+				}
+				// The stream ends with the container, after its last OOM kill.
+				if _, status, err := libcontainer.Inspect(root, id); err != nil || status == state.Stopped {
+					return err
 				}
 			}
 		}

@@ -237,6 +237,7 @@ func (r result) String() string {
 // cmdOpts tweak how a runtime command is started.
 type cmdOpts struct {
 	extraFiles []*os.File // inherited from fd 3 on
+	env        []string   // added to the runtime's environment
 }
 
 // rt runs the runtime with --root and args, with a timeout.
@@ -263,6 +264,9 @@ func (e *env) rtWith(o cmdOpts, args ...string) result {
 	defer errf.Close()
 	res.outPath, res.errPath = out.Name(), errf.Name()
 	cmd.Stdout, cmd.Stderr, cmd.ExtraFiles = out, errf, o.extraFiles
+	if o.env != nil {
+		cmd.Env = append(os.Environ(), o.env...)
+	}
 	start := time.Now()
 	err = cmd.Run()
 	res.elapsed = time.Since(start)

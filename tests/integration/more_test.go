@@ -1,0 +1,89 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// events streams an "oom" line when the kernel kills a process of the
+// container for its memory limit.
+func TestEventsOOM(t *testing.T) {
+	t.Parallel()
+	requireV1(t)
+	e := newEnv(t)
+	s := shell(t, `sleep 0.5; x=$(head -c 100000000 /dev/zero | tr "\0" a); sleep 30`)
+	s.Linux.CgroupsPath = "/berth-test-" + idSalt + "-events-oom"
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(32 << 20)), Swap: ptr(int64(32 << 20))}
+	id, _ := e.start(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := e.command(ctx, "--root", e.root, "events", "--interval", "1s", id)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cancel()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), `"type":"oom"`) {
+			return
+		}
+	}
+	t.Errorf("no oom event before the stream ended")
+}
+
+// exec --cap adds a capability to the container's set for that process.
+func TestExecCap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.start(newSpec(t, "sleep", "30"))
+	capEff := func(args ...string) uint64 {
+		hex := statusField(e.mustRT(append(append([]string{"exec"}, args...), id, "cat", "/proc/self/status")...).stdout, "CapEff")
+		v, err := strconv.ParseUint(hex, 16, 64)
+		if err != nil {
+			t.Fatalf("CapEff %q: %v", hex, err)
+		}
+		return v
+	}
+	const sysAdmin = 1 << 21
+	if plain, with := capEff(), capEff("--cap", "CAP_SYS_ADMIN"); plain&sysAdmin != 0 || with != plain|sysAdmin {
+		t.Errorf("CapEff without --cap %x, with --cap CAP_SYS_ADMIN %x", plain, with)
+	}
+	if r := e.rt("exec", "--cap", "CAP_BOGUS", id, "true"); r.code != 255 || !strings.Contains(r.stderr, "CAP_BOGUS") {
+		t.Errorf("exec --cap CAP_BOGUS: %s", r)
+	}
+}
+
+// Socket activation: LISTEN_FDS descriptors arrive from fd 3 with
+// LISTEN_FDS and LISTEN_PID=1 set.
+func TestListenFds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f, err := os.CreateTemp(e.dir, "activation-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("socket-activated")
+	f.Close()
+	in, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	s := shell(t, `echo "$LISTEN_FDS $LISTEN_PID $(cat <&3)"`)
+	r := e.runWith(cmdOpts{extraFiles: []*os.File{in}, env: []string{"LISTEN_FDS=1"}}, s)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "1 1 socket-activated" {
+		t.Errorf("run with LISTEN_FDS=1: %s", r)
+	}
+}
