@@ -162,12 +162,17 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 		p.cmd.Wait()
 		return -1, nil, err
 	}
+	var cg *cgroups.Manager
 	if len(st.CgroupPaths) > 0 {
-		cg, err := cgroups.Load(st.CgroupPaths)
-		if err == nil {
-			err = cg.AddPid(p.cmd.Process.Pid, o.SubCgroup)
+		if cg, err = cgroups.Load(st.CgroupPaths); err != nil {
+			return fail(err)
 		}
-		if err != nil {
+	}
+	// In a paused container the process would freeze before it could set
+	// itself up: it joins the cgroup last, and execs only after that.
+	late := status == state.Paused
+	if cg != nil && !late {
+		if err := cg.AddPid(p.cmd.Process.Pid, o.SubCgroup); err != nil {
 			return fail(err)
 		}
 	}
@@ -185,7 +190,7 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 		return -1, nil, err
 	}
 	ic := initConfig{ID: o.ID, Bundle: st.Bundle, HostPid: pid, Spec: &spec, Exec: true,
-		PreserveFds: o.PreserveFds, FifoFd: -1, ConsoleFd: consoleFd}
+		PreserveFds: o.PreserveFds, FifoFd: -1, ConsoleFd: consoleFd, WaitGo: late}
 	data, err := json.Marshal(ic)
 	if err != nil {
 		return fail(fmt.Errorf("encode exec config: %w", err))
@@ -195,6 +200,16 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	}
 	if err := waitExecReady(p.sock, &spec, st.OCI(state.Running), pid); err != nil {
 		return fail(err)
+	}
+	if late {
+		if cg != nil {
+			if err := cg.AddPid(pid, o.SubCgroup); err != nil {
+				return fail(err)
+			}
+		}
+		if err := nsexec.Send(p.sock, nsexec.MsgGo, nil); err != nil {
+			return fail(err)
+		}
 	}
 	master, err := con.receive()
 	if err != nil {

@@ -189,6 +189,11 @@ func execInit(sock *os.File, ic *initConfig, filter *seccomp.Filter) error {
 	if err := nsexec.Send(sock, nsexec.MsgReady, nil); err != nil {
 		return err
 	}
+	if ic.WaitGo {
+		if typ, _, err := nsexec.Recv(sock); err != nil || typ != nsexec.MsgGo {
+			return fatal(fmt.Errorf("wait for the runtime to place the process in its cgroup: %v", err))
+		}
+	}
 	sock.Close()
 	return fatal(execProcess(ic.Spec, path, ic.PreserveFds, filter))
 }

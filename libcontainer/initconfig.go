@@ -27,6 +27,9 @@ type initConfig struct {
 	ConsoleFd   int               `json:"consoleFd"`
 	// Exec marks a process joining a running container: no rootfs work.
 	Exec bool `json:"exec,omitempty"`
+	// WaitGo: after ready, an exec'd process waits for MsgGo, sent once the
+	// runtime has put it in the (paused) container's cgroup.
+	WaitGo bool `json:"waitGo,omitempty"`
 	// RuntimeHooks tells init to stop before pivot_root while the runtime runs
 	// the prestart and createRuntime hooks.
 	RuntimeHooks bool `json:"runtimeHooks,omitempty"`

@@ -36,6 +36,7 @@ const (
 	MsgHooksDone = 'h' // runtime -> init
 	MsgReady     = 'R' // init -> runtime: waiting for start
 	MsgSeccomp   = 'S' // init -> runtime: a seccomp listener fd follows (SCM_RIGHTS)
+	MsgGo        = 'G' // runtime -> exec'd process: in its cgroup, go on
 )
 
 // Environment variables of the protocol.

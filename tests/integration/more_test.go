@@ -87,3 +87,29 @@ func TestListenFds(t *testing.T) {
 		t.Errorf("run with LISTEN_FDS=1: %s", r)
 	}
 }
+
+// exec --ignore-paused joins a paused container (the process runs once it
+// is resumed); exec --preserve-fds passes descriptors from fd 3.
+func TestExecIgnorePausedPreserveFds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.start(newSpec(t, "sleep", "30"))
+	e.mustRT("pause", id)
+	if r := e.rt("exec", "--detach", "--ignore-paused", id, "sh", "-c", "echo ran > /dev/shm/ignored"); r.code != 0 {
+		t.Fatalf("exec --ignore-paused: %s", r)
+	}
+	e.mustRT("resume", id)
+	waitOutput(t, "/proc/"+strconv.Itoa(e.state(id).Pid)+"/root/dev/shm/ignored", "ran")
+
+	f, err := os.CreateTemp(e.dir, "preserved-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("preserved-content")
+	f.Seek(0, 0)
+	defer f.Close()
+	r := e.rtWith(cmdOpts{extraFiles: []*os.File{f}}, "exec", "--preserve-fds", "1", id, "sh", "-c", "cat <&3")
+	if r.code != 0 || r.stdout != "preserved-content" {
+		t.Errorf("exec --preserve-fds 1: %s", r)
+	}
+}
