@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -111,5 +112,45 @@ func TestExecIgnorePausedPreserveFds(t *testing.T) {
 	r := e.rtWith(cmdOpts{extraFiles: []*os.File{f}}, "exec", "--preserve-fds", "1", id, "sh", "-c", "cat <&3")
 	if r.code != 0 || r.stdout != "preserved-content" {
 		t.Errorf("exec --preserve-fds 1: %s", r)
+	}
+}
+
+// exec --cgroup puts the process in a sub-cgroup of the container's, and
+// delete removes that too.
+func TestExecSubCgroup(t *testing.T) {
+	t.Parallel()
+	requireV1(t)
+	e := newEnv(t)
+	path := "/berth-test-" + idSalt + "-sub"
+	s := newSpec(t, "sleep", "30")
+	s.Linux.CgroupsPath = path
+	id, _ := e.start(s)
+	hierarchies, _ := filepath.Glob("/sys/fs/cgroup/*" + path)
+	if len(hierarchies) == 0 {
+		t.Fatalf("no cgroup %s", path)
+	}
+	for _, dir := range hierarchies {
+		if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// A v1 cpuset cgroup takes no task before it has cpus and mems.
+		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if data, err := os.ReadFile(filepath.Join(dir, f)); err == nil {
+				writeFile(t, filepath.Join(dir, "sub", f), string(data), 0o644)
+			}
+		}
+	}
+	r := e.mustRT("exec", "--cgroup", "sub", id, "cat", "/proc/self/cgroup")
+	if !strings.Contains(r.stdout, "pids:"+path+"/sub") && !strings.Contains(r.stdout, "pids:/sub") {
+		t.Errorf("exec --cgroup sub: /proc/self/cgroup is\n%s", r.stdout)
+	}
+	if r := e.rt("exec", "--cgroup", "../escape", id, "true"); r.code != 255 || !strings.Contains(r.stderr, "sub-cgroup") {
+		t.Errorf("exec --cgroup ../escape: %s", r)
+	}
+	e.mustRT("delete", "--force", id)
+	for _, dir := range hierarchies {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("cgroup %s left after delete", dir)
+		}
 	}
 }
