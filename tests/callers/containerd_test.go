@@ -1,14 +1,10 @@
 package callers
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,39 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	// ctr's default spec puts containers in cgroup /<namespace>/<id>, so the
-	// namespace name is also the parent cgroup the test checks and removes.
-	ctrNamespace = "berth-test"
-	busyboxImage = "docker.io/berth-test/busybox:latest"
-	busyboxPath  = "/bin/busybox" // Debian's busybox-static
-	runcPath     = "/usr/sbin/runc"
-	ctrTimeout   = 30 * time.Second
-)
+// ctr's default spec puts containers in cgroup /<namespace>/<id>, so the
+// namespace name is also the parent cgroup the test checks and removes.
+const ctrNamespace = "berth-test"
 
 // TestContainerd drives containers through containerd 1.6's runc shim with
 // `ctr run --runc-binary`, once with berth-runtime and once with runc.
 func TestContainerd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: containerd and the runtime create mounts, namespaces and cgroups")
-	}
-	for _, tool := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian package containerd): %v", tool, err)
-		}
-	}
-	if _, err := os.Stat(busyboxPath); err != nil {
-		t.Skipf("no static busybox to build the image from (Debian package busybox-static): %v", err)
-	}
-	berth := berthRuntime(t)
+	berth := requireCaller(t, "containerd", "containerd", "ctr", "containerd-shim-runc-v2")
+	archive := busyboxArchive(t, writeBusyboxImage)
 
 	d := startContainerd(t)
-	archive := filepath.Join(t.TempDir(), "busybox.tar")
-	if err := writeBusyboxImage(archive, busyboxPath, busyboxImage); err != nil {
-		t.Fatal(err)
-	}
-	d.mustCtr(t, "images", "import", "--all-platforms", archive)
-	if out := d.mustCtr(t, "images", "ls", "-q"); !strings.Contains(out, busyboxImage) {
+	d.ctr.mustRun(t, "images", "import", "--all-platforms", archive)
+	if out := d.ctr.mustRun(t, "images", "ls", "-q"); !strings.Contains(out, busyboxImage) {
 		t.Fatalf("image %s not listed after import: %q", busyboxImage, out)
 	}
 
@@ -74,26 +50,6 @@ func TestContainerd(t *testing.T) {
 	}
 }
 
-// berthRuntime returns the absolute path of the runtime under test.
-func berthRuntime(t *testing.T) string {
-	t.Helper()
-	path, set := os.LookupEnv("BERTH_RUNTIME")
-	if !set {
-		path = filepath.Join("..", "..", "bin", "berth-runtime")
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(abs); err != nil {
-		if set {
-			t.Fatalf("BERTH_RUNTIME: %v", err)
-		}
-		t.Skipf("berth-runtime not built (run make build or set BERTH_RUNTIME): %v", err)
-	}
-	return abs
-}
-
 // ctrRuntime runs containers through ctr with one OCI runtime binary.
 type ctrRuntime struct {
 	d      *containerd
@@ -113,11 +69,14 @@ func (r *ctrRuntime) id(scenario string) string {
 // stateDir is the --root the shim passes to the runtime.
 func (r *ctrRuntime) stateDir() string { return filepath.Join(r.root, ctrNamespace) }
 
+// runtime runs the runtime itself on the containers the shim made.
+func (r *ctrRuntime) runtime() cli { return runtimeCLI(r.binary, r.stateDir()) }
+
 // run runs `ctr run` with this runtime; args are ctr run's flags, then the
 // container id and command.
-func (r *ctrRuntime) run(t *testing.T, args ...string) ctrResult {
+func (r *ctrRuntime) run(t *testing.T, args ...string) cmdResult {
 	t.Helper()
-	return r.d.ctr(t, r.runArgs(args...)...)
+	return r.d.ctr.run(t, r.runArgs(args...)...)
 }
 
 func (r *ctrRuntime) runArgs(args ...string) []string {
@@ -128,33 +87,6 @@ func (r *ctrRuntime) runArgs(args ...string) []string {
 // the container id and command.
 func (r *ctrRuntime) execArgs(args ...string) []string {
 	return append([]string{"task", "exec", "--fifo-dir", r.d.fifoDir()}, args...)
-}
-
-// runtime runs the runtime itself on the containers the shim made.
-func (r *ctrRuntime) runtime(t *testing.T, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, r.binary, append([]string{"--root", r.stateDir()}, args...)...).Output()
-	if err != nil {
-		var stderr []byte
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			stderr = exitErr.Stderr
-		}
-		t.Fatalf("%s %s: %v; stderr: %s", r.name, strings.Join(args, " "), err, stderr)
-	}
-	return string(out)
-}
-
-// runtimeStatus is the container's status in the runtime's own state.
-func (r *ctrRuntime) runtimeStatus(t *testing.T, id string) string {
-	t.Helper()
-	var state struct{ Status string }
-	if err := json.Unmarshal([]byte(r.runtime(t, "state", id)), &state); err != nil {
-		t.Fatalf("%s state %s: %v", r.name, id, err)
-	}
-	return state.Status
 }
 
 // startDetached runs command in container id with `ctr run -d` and returns
@@ -175,39 +107,29 @@ func (r *ctrRuntime) startDetached(t *testing.T, id string, command ...string) i
 
 // removeLeftTask removes task and container id if a failed test left them.
 func (r *ctrRuntime) removeLeftTask(t *testing.T, id string) {
-	if !containsLine(r.d.mustCtr(t, "task", "ls", "-q"), id) {
-		if containsLine(r.d.mustCtr(t, "container", "ls", "-q"), id) {
+	if !containsLine(r.d.ctr.mustRun(t, "task", "ls", "-q"), id) {
+		if containsLine(r.d.ctr.mustRun(t, "container", "ls", "-q"), id) {
 			t.Errorf("container %s left: deleting it", id)
-			r.d.ctr(t, "container", "delete", id)
+			r.d.ctr.run(t, "container", "delete", id)
 		}
 		return
 	}
 	t.Errorf("task %s left: removing it", id)
 	// cgroup v1 freezes even SIGKILL: thaw a paused task first.
-	r.d.ctr(t, "task", "resume", id)
-	r.d.ctr(t, "task", "kill", "-a", "-s", "SIGKILL", id)
-	waitFor(t, 10*time.Second, func() error {
-		if _, status := r.d.task(t, id); status != "STOPPED" {
-			return fmt.Errorf("left task status %q after SIGKILL, want STOPPED", status)
-		}
-		return nil
-	})
-	r.d.ctr(t, "task", "delete", "--force", id)
-	r.d.ctr(t, "container", "delete", id)
+	r.d.ctr.run(t, "task", "resume", id)
+	r.d.ctr.run(t, "task", "kill", "-a", "-s", "SIGKILL", id)
+	r.d.waitStopped(t, id)
+	r.d.ctr.run(t, "task", "delete", "--force", id)
+	r.d.ctr.run(t, "container", "delete", id)
 }
 
 // remove kills the task of container id and deletes both, as a user does.
 func (r *ctrRuntime) remove(t *testing.T, id string) {
 	t.Helper()
-	r.d.mustCtr(t, "task", "kill", "-s", "SIGKILL", id)
-	waitFor(t, 10*time.Second, func() error {
-		if _, status := r.d.task(t, id); status != "STOPPED" {
-			return fmt.Errorf("task status %q after SIGKILL, want STOPPED", status)
-		}
-		return nil
-	})
-	r.d.mustCtr(t, "task", "delete", id)
-	r.d.mustCtr(t, "container", "delete", id)
+	r.d.ctr.mustRun(t, "task", "kill", "-s", "SIGKILL", id)
+	r.d.waitStopped(t, id)
+	r.d.ctr.mustRun(t, "task", "delete", id)
+	r.d.ctr.mustRun(t, "container", "delete", id)
 	r.assertClean(t, id)
 }
 
@@ -238,29 +160,18 @@ func (r *ctrRuntime) testKillDelete(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(r.stateDir(), id)); err != nil {
 		t.Errorf("runtime state of the running container: %v", err)
 	}
-	if procs, err := os.ReadFile(filepath.Join("/sys/fs/cgroup/pids", ctrNamespace, id, "cgroup.procs")); err != nil {
-		t.Errorf("container cgroup: %v", err)
-	} else if !containsLine(string(procs), strconv.Itoa(pid)) {
-		t.Errorf("container cgroup.procs %q lacks the task's pid %d", procs, pid)
-	}
+	assertInCgroup(t, filepath.Join("/sys/fs/cgroup/pids", ctrNamespace, id), pid)
 
-	r.d.mustCtr(t, "task", "kill", "-s", "SIGKILL", id)
-	waitFor(t, 10*time.Second, func() error {
-		if _, status := r.d.task(t, id); status != "STOPPED" {
-			return fmt.Errorf("task status %q after SIGKILL, want STOPPED", status)
-		}
-		return nil
-	})
+	r.d.ctr.mustRun(t, "task", "kill", "-s", "SIGKILL", id)
+	r.d.waitStopped(t, id)
 	// ctr 1.6 task delete exits 0 but warns of the task's status, 128+SIGKILL.
-	res := r.d.ctr(t, "task", "delete", id)
+	res := r.d.ctr.run(t, "task", "delete", id)
 	if want := fmt.Sprintf("exit code %d", 128+int(syscall.SIGKILL)); res.code != 0 || !strings.Contains(res.stderr, want) {
 		t.Errorf("ctr task delete: exit %d, stderr %q; want 0 and %q", res.code, res.stderr, want)
 	}
-	r.d.mustCtr(t, "container", "delete", id)
+	r.d.ctr.mustRun(t, "container", "delete", id)
 	r.assertClean(t, id)
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("container process %d still exists after delete (kill 0: %v)", pid, err)
-	}
+	assertGone(t, pid, "delete")
 }
 
 func (r *ctrRuntime) testFailingCreate(t *testing.T) {
@@ -285,14 +196,14 @@ func (r *ctrRuntime) testExec(t *testing.T) {
 	t.Cleanup(func() { killIfSleeper(t, pid) })
 
 	// /proc/1 is the container's init only in the container's pid namespace.
-	res := r.d.ctr(t, r.execArgs("--exec-id", "plain", id, "sh", "-c", "cat /proc/1/cmdline; echo; echo err >&2; exit 5")...)
+	res := r.d.ctr.run(t, r.execArgs("--exec-id", "plain", id, "sh", "-c", "cat /proc/1/cmdline; echo; echo err >&2; exit 5")...)
 	if res.code != 5 || res.stdout != "sleep\x001000\x00\n" || !strings.Contains(res.stderr, "err\n") {
 		t.Errorf("ctr task exec sh -c '...; exit 5': exit %d, stdout %q, stderr %q; want 5, \"sleep\\x001000\\x00\\n\" and \"err\"", res.code, res.stdout, res.stderr)
 	}
 
 	// ctr sizes the process's terminal from its own (24x80) and copies what
 	// is typed to it; the echoed input shows neither "24 80" nor "42".
-	p := startOnPty(t, "ctr", r.d.ctrArgs(r.execArgs("--tty", "--exec-id", "tty", id, "sh")...), os.Environ())
+	p := r.d.ctr.startOnPty(t, r.execArgs("--tty", "--exec-id", "tty", id, "sh")...)
 	p.expect(t, "# ", 10*time.Second)
 	p.send(t, "tty; stty size; echo $((6*7)); exit 4\r")
 	code, out := p.wait(t, 10*time.Second)
@@ -315,7 +226,6 @@ func (r *ctrRuntime) testPauseResume(t *testing.T) {
 	pid := r.startDetached(t, id, "sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/dev/shm/count; sleep 0.02; done")
 	// The host reads the container's /dev/shm through its init's root.
 	countFile := fmt.Sprintf("/proc/%d/root/dev/shm/count", pid)
-	freezerState := filepath.Join("/sys/fs/cgroup/freezer", ctrNamespace, id, "freezer.state")
 	// counting waits until the count passes from; it returns the count seen.
 	counting := func(from int) int {
 		var n int
@@ -334,16 +244,7 @@ func (r *ctrRuntime) testPauseResume(t *testing.T) {
 	}
 	before := counting(0)
 
-	r.d.mustCtr(t, "task", "pause", id)
-	if _, status := r.d.task(t, id); status != "PAUSED" {
-		t.Errorf("task status after ctr task pause: %q, want PAUSED", status)
-	}
-	if status := r.runtimeStatus(t, id); status != "paused" {
-		t.Errorf("%s state after pause: status %q, want paused", r.name, status)
-	}
-	if data, err := os.ReadFile(freezerState); err != nil || strings.TrimSpace(string(data)) != "FROZEN" {
-		t.Errorf("%s after pause: %q, %v; want FROZEN", freezerState, data, err)
-	}
+	r.freeze(t, id, true)
 	paused, err := os.ReadFile(countFile)
 	if err != nil {
 		t.Fatal(err)
@@ -353,20 +254,33 @@ func (r *ctrRuntime) testPauseResume(t *testing.T) {
 		t.Errorf("count went from %q to %q (%v) while paused", paused, later, err)
 	}
 
-	r.d.mustCtr(t, "task", "resume", id)
-	if _, status := r.d.task(t, id); status != "RUNNING" {
-		t.Errorf("task status after ctr task resume: %q, want RUNNING", status)
-	}
-	if status := r.runtimeStatus(t, id); status != "running" {
-		t.Errorf("%s state after resume: status %q, want running", r.name, status)
-	}
-	if data, err := os.ReadFile(freezerState); err != nil || strings.TrimSpace(string(data)) != "THAWED" {
-		t.Errorf("%s after resume: %q, %v; want THAWED", freezerState, data, err)
-	}
+	r.freeze(t, id, false)
 	// paused is empty if the freeze caught the shell rewriting the file.
 	from, _ := strconv.Atoi(strings.TrimSpace(string(paused)))
 	counting(max(from, before))
 	r.remove(t, id)
+}
+
+// freeze runs `ctr task pause` on container id, or `ctr task resume` if not
+// frozen, and checks that ctr, the runtime's state and the freezer cgroup
+// all show the container paused, or all show it running.
+func (r *ctrRuntime) freeze(t *testing.T, id string, frozen bool) {
+	t.Helper()
+	command, task, state, freezer := "resume", "RUNNING", "running", "THAWED"
+	if frozen {
+		command, task, state, freezer = "pause", "PAUSED", "paused", "FROZEN"
+	}
+	r.d.ctr.mustRun(t, "task", command, id)
+	if _, status := r.d.task(t, id); status != task {
+		t.Errorf("task status after ctr task %s: %q, want %s", command, status, task)
+	}
+	if status := runtimeStatus(t, r.runtime(), id); status != state {
+		t.Errorf("%s state after %s: status %q, want %s", r.name, command, status, state)
+	}
+	freezerState := filepath.Join("/sys/fs/cgroup/freezer", ctrNamespace, id, "freezer.state")
+	if data, err := os.ReadFile(freezerState); err != nil || strings.TrimSpace(string(data)) != freezer {
+		t.Errorf("%s after %s: %q, %v; want %s", freezerState, command, data, err, freezer)
+	}
 }
 
 // testPs checks that `ctr task ps` lists the container's processes, the
@@ -374,7 +288,7 @@ func (r *ctrRuntime) testPauseResume(t *testing.T) {
 func (r *ctrRuntime) testPs(t *testing.T) {
 	id := r.id("ps")
 	r.startDetached(t, id, "sh", "-c", "sleep 1001 & wait")
-	r.d.mustCtr(t, r.execArgs("--detach", "--exec-id", "ps-exec", id, "sleep", "1002")...)
+	r.d.ctr.mustRun(t, r.execArgs("--detach", "--exec-id", "ps-exec", id, "sleep", "1002")...)
 
 	cgroup := filepath.Join("/sys/fs/cgroup/pids", ctrNamespace, id)
 	var want []int
@@ -390,7 +304,7 @@ func (r *ctrRuntime) testPs(t *testing.T) {
 	// ctr prints "PID INFO", INFO naming the exec of an exec'd process.
 	var listed []int
 	execPid := 0
-	out := r.d.mustCtr(t, "task", "ps", id)
+	out := r.d.ctr.mustRun(t, "task", "ps", id)
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
 		f := strings.Fields(line)
 		pid, err := strconv.Atoi(f[0])
@@ -407,7 +321,7 @@ func (r *ctrRuntime) testPs(t *testing.T) {
 		t.Errorf("ctr task ps pids %v, cgroup has %v; output:\n%s", listed, want, out)
 	}
 	var fromRuntime []int
-	if err := json.Unmarshal([]byte(r.runtime(t, "ps", "--format", "json", id)), &fromRuntime); err != nil {
+	if err := json.Unmarshal([]byte(r.runtime().mustRun(t, "ps", "--format", "json", id)), &fromRuntime); err != nil {
 		t.Fatalf("%s ps --format json: %v", r.name, err)
 	}
 	sort.Ints(fromRuntime)
@@ -423,7 +337,7 @@ func (r *ctrRuntime) testPs(t *testing.T) {
 // testRunTTY runs a short command with `ctr run --tty` from a terminal.
 func (r *ctrRuntime) testRunTTY(t *testing.T) {
 	id := r.id("run-tty")
-	p := startOnPty(t, "ctr", r.d.ctrArgs(r.runArgs("--rm", "--tty", busyboxImage, id, "sh", "-c", "tty; echo hello; exit 6")...), os.Environ())
+	p := r.d.ctr.startOnPty(t, r.runArgs("--rm", "--tty", busyboxImage, id, "sh", "-c", "tty; echo hello; exit 6")...)
 	code, out := p.wait(t, 20*time.Second)
 	for _, want := range []string{"/dev/pts/0", "hello"} {
 		if !containsLine(out, want) {
@@ -440,10 +354,10 @@ func (r *ctrRuntime) testRunTTY(t *testing.T) {
 // container in containerd, no runtime state, no cgroup, no shim.
 func (r *ctrRuntime) assertClean(t *testing.T, id string) {
 	t.Helper()
-	if out := r.d.mustCtr(t, "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
+	if out := r.d.ctr.mustRun(t, "tasks", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("tasks left: %q", out)
 	}
-	if out := r.d.mustCtr(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
+	if out := r.d.ctr.mustRun(t, "containers", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("containers left: %q", out)
 	}
 	entries, err := os.ReadDir(r.stateDir())
@@ -453,13 +367,7 @@ func (r *ctrRuntime) assertClean(t *testing.T, id string) {
 	for _, e := range entries {
 		t.Errorf("runtime state left: %s", filepath.Join(r.stateDir(), e.Name()))
 	}
-	cgroups, err := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, id))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cg := range cgroups {
-		t.Errorf("cgroup left: %s", cg)
-	}
+	assertNoCgroups(t, filepath.Join(ctrNamespace, id))
 	// The shim exits on its own once containerd deletes the task.
 	waitFor(t, 5*time.Second, func() error {
 		if shims := r.d.shims(); len(shims) > 0 {
@@ -472,12 +380,9 @@ func (r *ctrRuntime) assertClean(t *testing.T, id string) {
 // containerd is a daemon of the test's own: its root, state and sockets are
 // in a temporary directory, so it leaves the host's containerd alone.
 type containerd struct {
-	dir  string
-	sock string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the daemon has exited
-	ids  []string      // the containers run, whose cgroups stop removes
+	daemon
+	ctr cli      // ctr in the test's namespace
+	ids []string // the containers run, whose cgroups stop removes
 }
 
 // Only the plugins ctr run needs: no CRI, no snapshotters but overlayfs and
@@ -503,79 +408,28 @@ disabled_plugins = [
 func startContainerd(t *testing.T) *containerd {
 	t.Helper()
 	dir := t.TempDir()
-	d := &containerd{dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: filepath.Join(dir, "containerd.log"), done: make(chan struct{})}
+	d := &containerd{daemon: daemon{name: "containerd", dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: filepath.Join(dir, "containerd.log")}}
+	d.ctr = cli{program: "ctr", global: []string{"-a", d.sock, "-n", ctrNamespace}}
 	config := filepath.Join(dir, "config.toml")
 	body := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.sock, filepath.Join(dir, "opt"))
 	if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-
 	// Shims put their sockets in /run/containerd/s whatever the config says.
-	var created []string
-	for _, p := range []string{"/run/containerd", "/run/containerd/s", "/run/containerd/fifo"} {
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-			created = append(created, p)
-		}
-	}
-
-	d.cmd = exec.Command("containerd", "--config", config)
-	d.cmd.Stdout, d.cmd.Stderr = logFile, logFile
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start containerd: %v", err)
-	}
-	go func() {
-		d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("containerd log (%s):\n%s", d.log, tail(d.log, 40))
-		}
+	created := absentHostPaths("/run/containerd", "/run/containerd/s", "/run/containerd/fifo")
+	d.start(t, []string{"--config", config}, func(t *testing.T) {
 		d.stop(t)
-		for i := len(created) - 1; i >= 0; i-- {
-			if err := os.Remove(created[i]); err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("remove %s (created by the test): %v", created[i], err)
-			}
-		}
+		created.remove(t)
 	})
-
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-d.done:
-			t.Fatalf("containerd exited at start: %v\n%s", d.cmd.ProcessState, tail(d.log, 20))
-		default:
-		}
-		if _, err := os.Stat(d.sock); err == nil {
-			if res := d.ctr(t, "version"); res.code == 0 {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("containerd socket %s not ready after 10s\n%s", d.sock, tail(d.log, 20))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d.waitReady(t, 10*time.Second, d.ctr)
+	return d
 }
 
 // stop stops the daemon, then removes what a failed test may have left:
 // shims (which outlive containerd by design), container processes, their
 // cgroups and mounts. Anything left is reported.
 func (d *containerd) stop(t *testing.T) {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("containerd did not stop on SIGTERM; killing it")
-		d.cmd.Process.Kill()
-		<-d.done
-	}
-
+	d.terminate(t, 10*time.Second)
 	for _, pid := range d.shims() {
 		t.Errorf("shim left, pid %d: killing it", pid)
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -594,134 +448,42 @@ func (d *containerd) stop(t *testing.T) {
 	}
 	var cgroups []string
 	for _, id := range d.ids {
-		found, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace, id))
-		cgroups = append(cgroups, found...)
+		cgroups = append(cgroups, cgroupsNamed(filepath.Join(ctrNamespace, id))...)
 	}
-	killed := map[int]bool{}
-	for _, cg := range cgroups {
-		if fi, err := os.Stat(cg); err != nil || !fi.IsDir() {
-			continue
-		}
-		for _, pid := range cgroupPids(cg) {
-			if !killed[pid] {
-				killed[pid] = true
-				t.Errorf("container process left, pid %d in %s: killing it", pid, cg)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	}
-	for _, cg := range cgroups {
-		removeCgroup(t, cg)
-	}
+	removeCgroups(t, cgroups)
 	// The runtimes make the namespace's cgroup and leave it; it goes once
 	// empty (another user of the name keeps it).
-	parents, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", ctrNamespace))
-	for _, cg := range parents {
+	for _, cg := range cgroupsNamed(ctrNamespace) {
 		unix.Rmdir(cg)
 	}
-
-	for _, mnt := range mountsUnder(d.dir) {
-		t.Errorf("mount left: %s: unmounting it", mnt)
-		if err := unix.Unmount(mnt, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", mnt, err)
-		}
-	}
-}
-
-// removeCgroup removes cg once the processes killed in it are gone.
-func removeCgroup(t *testing.T, cg string) {
-	var err error
-	for range 100 {
-		if err = unix.Rmdir(cg); err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Errorf("remove cgroup %s: %v", cg, err)
-}
-
-func cgroupPids(cg string) []int {
-	data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
-	var pids []int
-	for _, f := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	unmountUnder(t, d.dir)
 }
 
 // shims returns the pids of the shims serving this daemon, found by the
 // -address argument they are started with.
 func (d *containerd) shims() []int {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var pids []int
-	for _, p := range procs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		argv := strings.Split(string(data), "\x00")
+	return processes(func(cmdline []byte) bool {
+		argv := strings.Split(string(cmdline), "\x00")
 		if !strings.HasPrefix(filepath.Base(argv[0]), "containerd-shim") {
-			continue
+			return false
 		}
 		for i := 0; i+1 < len(argv); i++ {
 			if argv[i] == "-address" && argv[i+1] == d.sock {
-				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-				pids = append(pids, pid)
-				break
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // fifoDir is where ctr makes the FIFOs for a task's stdio, rather than
 // under /run/containerd.
 func (d *containerd) fifoDir() string { return filepath.Join(d.dir, "fifo") }
 
-type ctrResult struct {
-	stdout, stderr string
-	code           int
-}
-
-// ctr runs ctr against this daemon in the test namespace.
-func (d *containerd) ctr(t *testing.T, args ...string) ctrResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ctrTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ctr", d.ctrArgs(args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("ctr %s: no answer in %s; stderr: %s", strings.Join(args, " "), ctrTimeout, stderr.String())
-	}
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("ctr %s: %v", strings.Join(args, " "), err)
-	}
-	return ctrResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
-}
-
-// ctrArgs is ctr's command line for this daemon in the test namespace.
-func (d *containerd) ctrArgs(args ...string) []string {
-	return append([]string{"-a", d.sock, "-n", ctrNamespace}, args...)
-}
-
-func (d *containerd) mustCtr(t *testing.T, args ...string) string {
-	t.Helper()
-	res := d.ctr(t, args...)
-	if res.code != 0 {
-		t.Fatalf("ctr %s: exit %d; stderr: %s", strings.Join(args, " "), res.code, res.stderr)
-	}
-	return res.stdout
-}
-
 // task returns the pid and status `ctr task ls` shows for id.
 func (d *containerd) task(t *testing.T, id string) (int, string) {
 	t.Helper()
-	out := d.mustCtr(t, "task", "ls")
+	out := d.ctr.mustRun(t, "task", "ls")
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == id {
@@ -736,91 +498,13 @@ func (d *containerd) task(t *testing.T, id string) (int, string) {
 	return 0, ""
 }
 
-// waitFor polls check until it returns nil, failing the test with its last
-// error after timeout.
-func waitFor(t *testing.T, timeout time.Duration, check func() error) {
+// waitStopped waits until the task of id has stopped after a SIGKILL.
+func (d *containerd) waitStopped(t *testing.T, id string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
+	waitFor(t, 10*time.Second, func() error {
+		if _, status := d.task(t, id); status != "STOPPED" {
+			return fmt.Errorf("task %s status %q after SIGKILL, want STOPPED", id, status)
 		}
-		if time.Now().After(deadline) {
-			t.Errorf("after %s: %v", timeout, err)
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// killIfSleeper kills the container process pid if delete left it running:
-// a runtime that lost it may also have left it outside the cgroup.
-func killIfSleeper(t *testing.T, pid int) {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err == nil && string(cmdline) == "sleep\x001000\x00" {
-		t.Errorf("container process %d left: killing it", pid)
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-func containsLine(text, line string) bool {
-	for _, l := range strings.Split(text, "\n") {
-		if strings.TrimSpace(l) == line {
-			return true
-		}
-	}
-	return false
-}
-
-// mountsUnder lists the mount points below dir, deepest first.
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
 		return nil
-	}
-	defer f.Close()
-	var mounts []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if strings.HasPrefix(mp, dir+"/") {
-			mounts = append(mounts, mp)
-		}
-	}
-	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-	return mounts
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	})
 }

@@ -1,16 +1,12 @@
 package callers
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
 	"strings"
-	"time"
 )
 
 // writeBusyboxDockerArchive writes to dst the busybox image of
@@ -30,18 +26,9 @@ func writeBusyboxDockerArchive(dst, busybox, name string) error {
 	if err != nil {
 		return fmt.Errorf("decompress busybox layer: %w", err)
 	}
-	config, err := json.Marshal(map[string]any{
-		"created":      imageTime.Format(time.RFC3339),
-		"architecture": runtime.GOARCH,
-		"os":           "linux",
-		"config": map[string]any{
-			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"sh"},
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
-	})
+	config, err := imageConfig(diffID)
 	if err != nil {
-		return fmt.Errorf("encode image config: %w", err)
+		return err
 	}
 	configName := strings.TrimPrefix(digestOf(config), "sha256:") + ".json"
 	layerDir := strings.TrimPrefix(diffID, "sha256:") + "/"
@@ -54,29 +41,9 @@ func writeBusyboxDockerArchive(dst, busybox, name string) error {
 		return fmt.Errorf("encode archive manifest: %w", err)
 	}
 
-	f, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("create image archive: %w", err)
-	}
-	tw := tar.NewWriter(f)
-	err = writeTarDir(tw, layerDir)
-	for _, file := range []tarFile{
+	return writeArchive(dst, []string{layerDir}, []tarFile{
 		{layerDir + "layer.tar", layer},
 		{configName, config},
 		{"manifest.json", manifest},
-	} {
-		if err == nil {
-			err = writeTarFile(tw, file.name, 0o644, file.data)
-		}
-	}
-	if err == nil {
-		err = tw.Close()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write image archive %s: %w", dst, err)
-	}
-	return nil
+	})
 }

@@ -1,13 +1,14 @@
 package callers
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"errors"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,33 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// cmdResult is what a caller's command line printed and how it exited.
-type cmdResult struct {
-	stdout, stderr string
-	code           int
-}
-
-// runCmd runs cmd to its end, failing the test if it does not end within
-// timeout or cannot be started; a non-zero exit is the caller's to judge.
-func runCmd(t *testing.T, timeout time.Duration, name string, args []string, env []string) cmdResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %s: no answer in %s; stderr: %s", name, strings.Join(args, " "), timeout, stderr.String())
-	}
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
-	}
-	return cmdResult{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
-}
 
 // hostPaths are paths outside the test's temporary directory that a caller
 // creates on first use whatever it is told, and never removes.
@@ -96,13 +70,39 @@ func newCgroups(rel string) func(t *testing.T) {
 	}
 }
 
+// assertNoCgroups checks that there is no cgroup named rel.
+func assertNoCgroups(t *testing.T, rel string) {
+	t.Helper()
+	for _, cg := range cgroupsNamed(rel) {
+		t.Errorf("cgroup left: %s", cg)
+	}
+}
+
+// assertInCgroup checks that the container process pid is in cgroup cg.
+func assertInCgroup(t *testing.T, cg string, pid int) {
+	t.Helper()
+	if procs, err := os.ReadFile(filepath.Join(cg, "cgroup.procs")); err != nil {
+		t.Errorf("container cgroup: %v", err)
+	} else if !containsLine(string(procs), strconv.Itoa(pid)) {
+		t.Errorf("container cgroup.procs %q lacks the container's pid %d", procs, pid)
+	}
+}
+
 // killCgroups kills, as a failure, the processes left in the cgroups named
-// rel and removes the cgroups.
+// rel and removes the cgroups, whose being left is a failure too.
 func killCgroups(t *testing.T, rel string) {
 	cgroups := cgroupsNamed(rel)
-	killed := map[int]bool{}
 	for _, cg := range cgroups {
 		t.Errorf("cgroup left: %s", cg)
+	}
+	removeCgroups(t, cgroups)
+}
+
+// removeCgroups kills, as a failure, the processes left in cgroups, then
+// removes the cgroups.
+func removeCgroups(t *testing.T, cgroups []string) {
+	killed := map[int]bool{}
+	for _, cg := range cgroups {
 		for _, pid := range cgroupPids(cg) {
 			if !killed[pid] {
 				killed[pid] = true
@@ -116,14 +116,37 @@ func killCgroups(t *testing.T, rel string) {
 	}
 }
 
-// processesMentioning returns the pids of the processes with dir in their
-// command line: a caller's daemons and monitors started for the test.
-func processesMentioning(dir string) []int {
+// removeCgroup removes cg once the processes killed in it are gone.
+func removeCgroup(t *testing.T, cg string) {
+	var err error
+	for range 100 {
+		if err = unix.Rmdir(cg); err == nil || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Errorf("remove cgroup %s: %v", cg, err)
+}
+
+func cgroupPids(cg string) []int {
+	data, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	var pids []int
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// processes returns the pids of the processes, but the test's own, whose
+// command line (its arguments, each ended by a NUL) matches.
+func processes(match func(cmdline []byte) bool) []int {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	var pids []int
 	for _, p := range procs {
 		data, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(data, []byte(dir)) {
+		if err != nil || !match(data) {
 			continue
 		}
 		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
@@ -131,6 +154,12 @@ func processesMentioning(dir string) []int {
 		}
 	}
 	return pids
+}
+
+// processesMentioning returns the pids of the processes with dir in their
+// command line: a caller's daemons and monitors started for the test.
+func processesMentioning(dir string) []int {
+	return processes(func(cmdline []byte) bool { return bytes.Contains(cmdline, []byte(dir)) })
 }
 
 // killProcessesMentioning kills, as a failure, what processesMentioning
@@ -149,6 +178,25 @@ func killProcessesMentioning(t *testing.T, dir string) {
 	}
 }
 
+// assertGone checks that the container process pid is gone after what
+// was to end it.
+func assertGone(t *testing.T, pid int, after string) {
+	t.Helper()
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("container process %d still exists after %s (kill 0: %v)", pid, after, err)
+	}
+}
+
+// killIfSleeper kills the container process pid if delete left it running:
+// a runtime that lost it may also have left it outside the cgroup.
+func killIfSleeper(t *testing.T, pid int) {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err == nil && string(cmdline) == "sleep\x001000\x00" {
+		t.Errorf("container process %d left: killing it", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
 // unmountUnder unmounts, as a failure, what is mounted below dir.
 func unmountUnder(t *testing.T, dir string) {
 	for _, mnt := range mountsUnder(dir) {
@@ -159,12 +207,81 @@ func unmountUnder(t *testing.T, dir string) {
 	}
 }
 
-// lookPaths skips the test unless every program is installed.
-func lookPaths(t *testing.T, pkg string, programs ...string) {
-	t.Helper()
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("%s not installed (Debian package %s): %v", p, pkg, err)
+// mountsUnder lists the mount points below dir, deepest first.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if strings.HasPrefix(mp, dir+"/") {
+			mounts = append(mounts, mp)
 		}
 	}
+	sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
+	return mounts
+}
+
+// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// waitFor polls check until it returns nil, failing the test with its last
+// error after timeout.
+func waitFor(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after %s: %v", timeout, err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func containsLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.TrimSpace(l) == line {
+			return true
+		}
+	}
+	return false
+}
+
+// tail returns the last n lines of the file at path.
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -52,18 +52,9 @@ func writeBusyboxImage(dst, busybox, name string) error {
 	if err != nil {
 		return err
 	}
-	config, err := json.Marshal(map[string]any{
-		"created":      imageTime.Format(time.RFC3339),
-		"architecture": runtime.GOARCH,
-		"os":           "linux",
-		"config": map[string]any{
-			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"sh"},
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
-	})
+	config, err := imageConfig(diffID)
 	if err != nil {
-		return fmt.Errorf("encode image config: %w", err)
+		return err
 	}
 	manifest, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
@@ -89,11 +80,6 @@ func writeBusyboxImage(dst, busybox, name string) error {
 		return fmt.Errorf("encode image index: %w", err)
 	}
 
-	f, err := os.Create(dst)
-	if err != nil {
-		return fmt.Errorf("create image archive: %w", err)
-	}
-	tw := tar.NewWriter(f)
 	files := []tarFile{
 		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
 		{"index.json", index},
@@ -101,9 +87,39 @@ func writeBusyboxImage(dst, busybox, name string) error {
 	for _, blob := range [][]byte{layer, config, manifest} {
 		files = append(files, tarFile{"blobs/sha256/" + strings.TrimPrefix(digestOf(blob), "sha256:"), blob})
 	}
-	err = writeTarDir(tw, "blobs/")
-	if err == nil {
-		err = writeTarDir(tw, "blobs/sha256/")
+	return writeArchive(dst, []string{"blobs/", "blobs/sha256/"}, files)
+}
+
+// imageConfig is the image configuration of the busybox image whose one
+// layer has diffID.
+func imageConfig(diffID string) ([]byte, error) {
+	config, err := json.Marshal(map[string]any{
+		"created":      imageTime.Format(time.RFC3339),
+		"architecture": runtime.GOARCH,
+		"os":           "linux",
+		"config": map[string]any{
+			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			"Cmd": []string{"sh"},
+		},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode image config: %w", err)
+	}
+	return config, nil
+}
+
+// writeArchive writes to dst a tar of the directories dirs, then of files.
+func writeArchive(dst string, dirs []string, files []tarFile) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("create image archive: %w", err)
+	}
+	tw := tar.NewWriter(f)
+	for _, dir := range dirs {
+		if err == nil {
+			err = writeTarDir(tw, dir)
+		}
 	}
 	for _, file := range files {
 		if err == nil {

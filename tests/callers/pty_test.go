@@ -2,6 +2,7 @@ package callers
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -128,4 +129,16 @@ func (p *ptyCommand) wait(t *testing.T, timeout time.Duration) (int, string) {
 	case <-time.After(time.Second):
 	}
 	return p.cmd.ProcessState.ExitCode(), p.output()
+}
+
+// shell waits for the prompt of the shell on the terminal, has it show its
+// terminal and 6*7 as typed-42, then exit with code; it returns how the
+// command exited and all it showed.
+func (p *ptyCommand) shell(t *testing.T, code int) (int, string) {
+	t.Helper()
+	p.expect(t, "# ", 10*time.Second)
+	p.send(t, "tty; echo typed-$((6*7))\r")
+	p.expect(t, "typed-42", 10*time.Second)
+	p.send(t, fmt.Sprintf("exit %d\r", code))
+	return p.wait(t, 10*time.Second)
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -43,6 +44,18 @@ func v1Dirs(path string) map[string]string {
 	return dirs
 }
 
+// deleteRemovesCgroups deletes container id and checks that its cgroup
+// directories went with it.
+func deleteRemovesCgroups(e *env, id string, dirs ...string) {
+	e.t.Helper()
+	e.mustRT("delete", "--force", id)
+	for _, dir := range dirs {
+		if _, err := os.Stat(dir); err == nil {
+			e.t.Errorf("cgroup %s still there after delete", dir)
+		}
+	}
+}
+
 // TestCgroupV1Limits applies memory, swap, pids and cpu limits under an
 // absolute cgroupsPath and checks the files, the membership and the removal.
 func TestCgroupV1Limits(t *testing.T) {
@@ -76,12 +89,7 @@ func TestCgroupV1Limits(t *testing.T) {
 			t.Errorf("init %d not in the %s cgroup %s", pid, h, dir)
 		}
 	}
-	e.mustRT("delete", "--force", id)
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			t.Errorf("cgroup %s still there after delete", dir)
-		}
-	}
+	deleteRemovesCgroups(e, id, slices.Collect(maps.Values(dirs))...)
 }
 
 // TestCgroupV1RelativePath checks that a relative cgroupsPath lands below
@@ -110,12 +118,7 @@ func TestCgroupV1RelativePath(t *testing.T) {
 			}
 		}
 	}
-	e.mustRT("delete", "--force", id)
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err == nil {
-			t.Errorf("cgroup %s still there after delete", dir)
-		}
-	}
+	deleteRemovesCgroups(e, id, dirs...)
 }
 
 // TestCgroupV1OOMKill runs a process that wants far more than its memory
@@ -223,8 +226,5 @@ func TestCgroupV2(t *testing.T) {
 	if !inCgroup(t, dir, pid) {
 		t.Errorf("init %d not in %s/cgroup.procs", pid, dir)
 	}
-	e.mustRT("delete", "--force", id)
-	if _, err := os.Stat(dir); err == nil {
-		t.Errorf("cgroup %s still there after delete", dir)
-	}
+	deleteRemovesCgroups(e, id, dir)
 }
