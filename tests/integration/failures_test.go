@@ -2,10 +2,13 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -112,6 +115,19 @@ func (e *env) privateRuntime() {
 	p := filepath.Join(e.dir, "berth-runtime")
 	if err := os.WriteFile(p, data, 0o755); err != nil {
 		e.t.Fatal(err)
+	}
+	// A process forked by a parallel test while the copy was open for
+	// writing holds that descriptor until it execs: until then, running
+	// the copy fails with ETXTBSY.
+	for i := 0; ; i++ {
+		err := exec.Command(p, "--version").Run()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.ETXTBSY) || i == 200 {
+			e.t.Fatalf("run the copy of the runtime: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	e.bin = p
 }

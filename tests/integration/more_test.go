@@ -19,7 +19,9 @@ func TestEventsOOM(t *testing.T) {
 	t.Parallel()
 	requireV1(t)
 	e := newEnv(t)
-	s := shell(t, `sleep 0.5; x=$(head -c 100000000 /dev/zero | tr "\0" a); sleep 30`)
+	// Allocate only once events is watching, so the kill is not already
+	// counted when it starts.
+	s := shell(t, `while [ ! -e /dev/shm/go ]; do sleep 0.05; done; x=$(head -c 100000000 /dev/zero | tr "\0" a); sleep 30`)
 	s.Linux.CgroupsPath = "/berth-test-" + idSalt + "-events-oom"
 	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(32 << 20)), Swap: ptr(int64(32 << 20))}
 	id, _ := e.start(s)
@@ -35,8 +37,13 @@ func TestEventsOOM(t *testing.T) {
 	}
 	defer cmd.Wait()
 	defer cancel()
+	goFile := "/proc/" + strconv.Itoa(e.state(id).Pid) + "/root/dev/shm/go"
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
+		// The first stats line shows events has its starting count.
+		if strings.Contains(sc.Text(), `"type":"stats"`) {
+			writeFile(t, goFile, "", 0o644)
+		}
 		if strings.Contains(sc.Text(), `"type":"oom"`) {
 			return
 		}
