@@ -57,36 +57,33 @@ var eventsCommand = &cli.Command{
 		// report them promptly and cheaply.
 		oomTick := time.NewTicker(200 * time.Millisecond)
 		defer oomTick.Stop()
+		// checkOOM reports new OOM kills, and whether the container stopped:
+		// the stream ends with it, after its last OOM kill.
+		checkOOM := func() (bool, error) {
+			n, err := libcontainer.OOMKills(root, id)
+			if err != nil {
+				return false, err
+			}
+			if n > ooms {
+				enc.Encode(event{Type: "oom", ID: id})
+				ooms = n
+			}
+			_, status, err := libcontainer.Inspect(root, id)
+			return status == state.Stopped, err
+		}
 		for {
 			select {
 			case <-statsTick.C:
-				if err := emitStats(); err != nil {
-					return endOfEvents(err)
+				if err := emitStats(); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+					return err
 				}
 			case <-oomTick.C:
-				n, err := libcontainer.OOMKills(root, id)
-				if err != nil {
-					return err
-				}
-				if n > ooms {
-					enc.Encode(event{Type: "oom", ID: id})
-					ooms = n
-				}
-				// The stream ends with the container, after its last OOM kill.
-				if _, status, err := libcontainer.Inspect(root, id); err != nil || status == state.Stopped {
-					return err
-				}
+			}
+			if stopped, err := checkOOM(); stopped || err != nil {
+				return err
 			}
 		}
 	},
-}
-
-// endOfEvents ends the stream quietly when the container stopped.
-func endOfEvents(err error) error {
-	if errors.Is(err, libcontainer.ErrNotRunning) {
-		return nil
-	}
-	return err
 }
 
 // stats is the subset of runc's events statistics that callers read.
