@@ -219,17 +219,17 @@ func Delete(root, id string, force bool) error {
 			return err
 		}
 	}
+	if st.Spec != nil && !config.HasNamespace(st.Spec, specs.MountNamespace) {
+		if err := rootfs.Unmount(st.Rootfs); err != nil {
+			return fmt.Errorf("delete container %s: %w", id, err)
+		}
+	}
 	if cg != nil {
 		// Without a pid namespace of its own, processes may outlive init.
 		if err := killAll(cg); err != nil {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 		if err := cg.Destroy(); err != nil {
-			return fmt.Errorf("delete container %s: %w", id, err)
-		}
-	}
-	if st.Spec != nil && !config.HasNamespace(st.Spec, specs.MountNamespace) {
-		if err := rootfs.Unmount(st.Rootfs); err != nil {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}

@@ -8,6 +8,7 @@ package rootfs
 import (
 	"errors"
 	"fmt"
+	"github.com/moby/sys/mountinfo"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -275,33 +276,31 @@ type hierarchy struct {
 	options string // mount data to mount it afresh
 }
 
-// v1Hierarchies lists the cgroup v1 hierarchies mounted on the host.
+// v1Hierarchies lists the cgroup v1 hierarchies mounted on the host at
+// /sys/fs/cgroup/<name>. Other cgroup mounts (a container's, say) are no
+// hierarchies of their own and are left out.
 func v1Hierarchies() ([]hierarchy, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup" || filepath.Dir(m.Mountpoint) != "/sys/fs/cgroup", false
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	var hs []hierarchy
-	for _, line := range strings.Split(string(data), "\n") {
-		parts := strings.SplitN(line, " - ", 2)
-		if len(parts) != 2 {
-			continue
-		}
-		post := strings.Fields(parts[1])
-		pre := strings.Fields(parts[0])
-		if len(post) < 3 || post[0] != "cgroup" || len(pre) < 5 {
-			continue
-		}
+	seen := map[string]bool{}
+	for _, m := range mounts {
 		var subs []string
-		for _, opt := range strings.Split(post[2], ",") {
-			if opt == "rw" || opt == "ro" {
-				continue
+		for _, opt := range strings.Split(m.VFSOptions, ",") {
+			if opt != "rw" && opt != "ro" {
+				subs = append(subs, opt)
 			}
-			subs = append(subs, opt)
 		}
-		name := filepath.Base(pre[4])
 		key := strings.Join(subs, ",")
-		hs = append(hs, hierarchy{name: name, key: key, options: key})
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		hs = append(hs, hierarchy{name: filepath.Base(m.Mountpoint), key: key, options: key})
 	}
 	return hs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // events streams an "oom" line when the kernel kills a process of the
@@ -159,5 +160,27 @@ func TestExecSubCgroup(t *testing.T) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("cgroup %s left after delete", dir)
 		}
+	}
+}
+
+// A cgroup hierarchy mounted elsewhere on the host (another container's
+// /sys/fs/cgroup, say) is not a hierarchy of its own: the container's cgroup
+// mount still gets each hierarchy once.
+func TestCgroupMountWithExtraHostCgroupMount(t *testing.T) {
+	requireV1(t)
+	e := newEnv(t)
+	// Named like the real one, as in another container's /sys/fs/cgroup/cpu.
+	extra := filepath.Join(t.TempDir(), "cpu")
+	if err := os.Mkdir(extra, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("cgroup", extra, "cgroup", 0, "cpu"); err != nil {
+		t.Fatalf("mount a second view of the cpu hierarchy: %v", err)
+	}
+	defer unix.Unmount(extra, unix.MNT_DETACH)
+	s := shell(t, "ls /sys/fs/cgroup")
+	out := e.mustRun(s)
+	if !strings.Contains(out, "cpu\n") || strings.Count(out, "cpu\n") != 1 {
+		t.Errorf("/sys/fs/cgroup in the container: %q", out)
 	}
 }
