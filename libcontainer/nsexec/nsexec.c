@@ -31,25 +31,13 @@
 
 static int syncfd = -1;
 
-static void write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(BERTH_EXIT_SYNC);
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
-static void read_all(int fd, void *buf, size_t len)
+// xfer reads or writes all of buf; the sync socket failing means the
+// runtime is gone, and so is any reason to go on.
+static void xfer(int fd, void *buf, size_t len, int writing)
 {
 	char *p = buf;
 	while (len > 0) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = writing ? write(fd, p, len) : read(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -64,9 +52,9 @@ static void send_msg(char type, const void *payload, uint32_t len)
 	char hdr[5];
 	hdr[0] = type;
 	memcpy(hdr + 1, &len, 4);
-	write_all(syncfd, hdr, 5);
+	xfer(syncfd, hdr, 5, 1);
 	if (len > 0)
-		write_all(syncfd, payload, len);
+		xfer(syncfd, (void *)payload, len, 1);
 }
 
 // fail reports an error to the parent, which turns it into the command's error.
@@ -88,7 +76,7 @@ static void expect_msg(char want)
 {
 	char hdr[5];
 	uint32_t len;
-	read_all(syncfd, hdr, 5);
+	xfer(syncfd, hdr, 5, 0);
 	memcpy(&len, hdr + 1, 4);
 	if (hdr[0] != want || len != 0)
 		_exit(BERTH_EXIT_SYNC);
@@ -110,14 +98,14 @@ static void parse_bootstrap(struct bootstrap *b)
 	uint32_t len;
 	char *data, *p, *end;
 
-	read_all(syncfd, hdr, 5);
+	xfer(syncfd, hdr, 5, 0);
 	memcpy(&len, hdr + 1, 4);
 	if (hdr[0] != BERTH_MSG_BOOTSTRAP || len > (1 << 20))
 		_exit(BERTH_EXIT_SYNC);
 	data = calloc(1, len + 1);
 	if (data == NULL)
 		fail("allocate bootstrap");
-	read_all(syncfd, data, len);
+	xfer(syncfd, data, len, 0);
 	memset(b, 0, sizeof(*b));
 	for (p = data, end = data + len; p < end; p += strlen(p) + 1) {
 		if (strncmp(p, "clone=", 6) == 0) {
