@@ -184,3 +184,24 @@ func TestCgroupMountWithExtraHostCgroupMount(t *testing.T) {
 		t.Errorf("/sys/fs/cgroup in the container: %q", out)
 	}
 }
+
+// A terminal process gets a pty from the container's devpts, also bound on
+// /dev/console; `run` in the foreground serves it without a console socket.
+// ps with ps options filters the host's ps output to the container.
+func TestTerminalAndPsTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := shell(t, "tty; stat -c %t:%T /dev/console")
+	s.Process.Terminal = true
+	r := e.run(s)
+	out := strings.ReplaceAll(r.stdout, "\r", "")
+	if r.code != 0 || !strings.Contains(out, "/dev/pts/0\n") || !strings.Contains(out, "88:0") {
+		t.Errorf("terminal run (want /dev/pts/0 and console 136:0 = 88:0 hex): %s", r)
+	}
+
+	id, _ := e.start(newSpec(t, "sleep", "31"))
+	ps := lines(e.mustRT("ps", id, "-o", "pid,args").stdout)
+	if len(ps) != 2 || !strings.Contains(ps[0], "PID") || !strings.Contains(ps[1], "sleep 31") {
+		t.Errorf("ps -o pid,args: %q", ps)
+	}
+}
