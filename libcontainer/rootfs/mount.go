@@ -142,10 +142,14 @@ func mountOne(root *os.File, m specs.Mount, o Options) error {
 		return err
 	}
 	defer t.Close()
-	if err := mountAt(source, t, typ, opts, m.Destination); err != nil {
-		return err
+	err = mountAt(source, t, typ, opts, m.Destination)
+	if errors.Is(err, unix.EPERM) && typ == "sysfs" && o.UserNS {
+		// A user namespace may mount sysfs only with a network namespace
+		// of its own; without one, the host's /sys is bound instead (as runc).
+		opts.flags |= unix.MS_BIND | unix.MS_REC
+		err = mountAt("/sys", t, "bind", opts, m.Destination)
 	}
-	return nil
+	return err
 }
 
 // mountAt mounts source on the handle t, then applies read-only and other

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,5 +204,28 @@ func TestTerminalAndPsTable(t *testing.T) {
 	ps := lines(e.mustRT("ps", id, "-o", "pid,args").stdout)
 	if len(ps) != 2 || !strings.Contains(ps[0], "PID") || !strings.Contains(ps[1], "sleep 31") {
 		t.Errorf("ps -o pid,args: %q", ps)
+	}
+}
+
+// A user namespace without a network namespace of its own cannot mount
+// sysfs: the host's /sys is bound read-only instead. exec joins the user
+// namespace with the others.
+func TestUserNamespaceWithoutNetnsAndExec(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := newSpec(t, "sleep", "30")
+	rootfs := copyRootfs(t, s)
+	if out, err := exec.Command("chown", "-hR", "100000:100000", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("chown rootfs: %v: %s", err, out)
+	}
+	withoutNamespace(s, specs.NetworkNamespace)
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	id, _ := e.start(s)
+	r := e.mustRT("exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/kernel >/dev/null && echo sys-ok; touch /sys/x 2>&1; true")
+	out := r.stdout
+	if !strings.HasPrefix(out, "0\n") || !strings.Contains(out, "100000") || !strings.Contains(out, "sys-ok") || !strings.Contains(out, "Read-only") {
+		t.Errorf("exec in a user namespace container without netns: %q", out)
 	}
 }
