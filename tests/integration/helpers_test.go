@@ -376,6 +376,20 @@ func (e *env) create(s *specs.Spec, extra ...string) (string, result) {
 	return id, r
 }
 
+// createMustFail creates a container from s that must fail to be created,
+// and returns its id, bundle and the failed command.
+func (e *env) createMustFail(s *specs.Spec) (string, string, result) {
+	e.t.Helper()
+	id := e.newID()
+	b := e.bundle(s)
+	r := e.rt("create", "--bundle", b, id)
+	if r.code == 0 {
+		e.track(id)
+		e.t.Fatalf("create succeeded, want a failure: %s", r)
+	}
+	return id, b, r
+}
+
 // start creates and starts a detached container from s.
 func (e *env) start(s *specs.Spec) (string, result) {
 	e.t.Helper()

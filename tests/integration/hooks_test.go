@@ -78,13 +78,7 @@ func TestHookFailure(t *testing.T) {
 	e.privateRuntime()
 	s := newSpec(t, "sleep", "100")
 	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo hook says no >&2; exit 3"}}}}
-	id := e.newID()
-	b := e.bundle(s)
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with a failing createRuntime hook succeeded")
-	}
+	id, b, r := e.createMustFail(s)
 	contains(t, "create error", r.stderr, "createRuntime", "hook says no")
 	e.checkNothingLeft(id, b)
 }
@@ -97,13 +91,7 @@ func TestHookTimeout(t *testing.T) {
 	e.privateRuntime()
 	s := newSpec(t, "sleep", "100")
 	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 10"}, Timeout: ptr(1)}}}
-	id := e.newID()
-	b := e.bundle(s)
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with a hanging hook succeeded")
-	}
+	id, b, r := e.createMustFail(s)
 	if r.elapsed > 5*time.Second {
 		t.Errorf("create took %v to give up on a hook with timeout 1", r.elapsed)
 	}

@@ -23,13 +23,7 @@ func TestAppArmorProfileWithoutAppArmor(t *testing.T) {
 	e.privateRuntime()
 	s := newSpec(t, "true")
 	s.Process.ApparmorProfile = "berth-test-profile"
-	b := e.bundle(s)
-	id := e.newID()
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with an AppArmor profile succeeded without AppArmor: %s", r)
-	}
+	id, b, r := e.createMustFail(s)
 	oneLine(t, r)
 	contains(t, "error", r.stderr, "AppArmor", "berth-test-profile")
 	e.checkNothingLeft(id, b)

@@ -156,12 +156,7 @@ func TestExecSubCgroup(t *testing.T) {
 	if r := e.rt("exec", "--cgroup", "../escape", id, "true"); r.code != 255 || !strings.Contains(r.stderr, "sub-cgroup") {
 		t.Errorf("exec --cgroup ../escape: %s", r)
 	}
-	e.mustRT("delete", "--force", id)
-	for _, dir := range hierarchies {
-		if _, err := os.Stat(dir); err == nil {
-			t.Errorf("cgroup %s left after delete", dir)
-		}
-	}
+	deleteRemovesCgroups(e, id, hierarchies...)
 }
 
 // A cgroup hierarchy mounted elsewhere on the host (another container's

@@ -80,13 +80,7 @@ func TestRlimitAboveHostCap(t *testing.T) {
 	e.privateRuntime()
 	s := newSpec(t, "true")
 	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 30000, Hard: 30000}}
-	id := e.newID()
-	b := e.bundle(s)
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with RLIMIT_NOFILE 30000 succeeded")
-	}
+	id, b, r := e.createMustFail(s)
 	contains(t, "create error", r.stderr, "RLIMIT_NOFILE")
 	oneLine(t, r)
 	if r.elapsed > 5*time.Second {
@@ -144,13 +138,7 @@ func TestUnknownCapability(t *testing.T) {
 	e.privateRuntime()
 	s := newSpec(t, "true")
 	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_BERTH_BOGUS")
-	id := e.newID()
-	b := e.bundle(s)
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with an unknown capability succeeded")
-	}
+	id, b, r := e.createMustFail(s)
 	contains(t, "create error", r.stderr, "CAP_BERTH_BOGUS")
 	oneLine(t, r)
 	e.checkNothingLeft(id, b)

@@ -112,13 +112,7 @@ func TestSysctlNotNamespaced(t *testing.T) {
 	before := readFile(t, "/proc/sys/kernel/core_pattern")
 	s := newSpec(t, "true")
 	s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "/tmp/berth-core-%p"}
-	b := e.bundle(s)
-	id := e.newID()
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with kernel.core_pattern succeeded: %s", r)
-	}
+	id, b, r := e.createMustFail(s)
 	oneLine(t, r)
 	contains(t, "error", r.stderr, "kernel.core_pattern")
 	e.checkNothingLeft(id, b)

@@ -208,13 +208,7 @@ func TestFakeDevNull(t *testing.T) {
 	if len(s.Linux.MaskedPaths) == 0 {
 		t.Fatal("the default spec masks no paths")
 	}
-	id := e.newID()
-	b := e.bundle(s)
-	r := e.rt("create", "--bundle", b, id)
-	if r.code == 0 {
-		e.track(id)
-		t.Fatalf("create with a file over /dev/null succeeded")
-	}
+	id, b, r := e.createMustFail(s)
 	oneLine(t, r)
 	contains(t, "create error", r.stderr, "/dev/null")
 	e.checkNothingLeft(id, b)
