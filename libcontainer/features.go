@@ -16,12 +16,12 @@ func Features() *features.Features {
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
 		Hooks:         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
-		MountOptions:  mountOptionNames(),
+		MountOptions:  rootfs.OptionNames(),
 		Linux: &features.Linux{
 			Namespaces:      []string{"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"},
-			Capabilities:    capabilityNames(),
+			Capabilities:    capabilities.Names(),
 			Cgroup:          &features.Cgroup{V1: &t, V2: &t, Systemd: &f, SystemdUser: &f, Rdma: &f},
-			Seccomp:         seccompFeatures(),
+			Seccomp:         seccomp.Features(),
 			Apparmor:        &features.Apparmor{Enabled: &f},
 			Selinux:         &features.Selinux{Enabled: &f},
 			IntelRdt:        &features.IntelRdt{Enabled: &f},
@@ -29,9 +29,3 @@ func Features() *features.Features {
 		},
 	}
 }
-
-func mountOptionNames() []string { return rootfs.OptionNames() }
-
-func capabilityNames() []string { return capabilities.Names() }
-
-func seccompFeatures() *features.Seccomp { return seccomp.Features() }

@@ -76,7 +76,7 @@ func Validate(s *specs.Spec) error {
 		return fmt.Errorf("root.path %s is not a directory", s.Root.Path)
 	}
 	if s.Process != nil {
-		if err := validateProcess(s.Process); err != nil {
+		if err := ValidateProcess(s.Process); err != nil {
 			return err
 		}
 	}
@@ -94,8 +94,8 @@ func Validate(s *specs.Spec) error {
 	return validateLinux(s)
 }
 
-// validateProcess checks a process description.
-func validateProcess(p *specs.Process) error {
+// ValidateProcess checks a process description (the container's or exec's).
+func ValidateProcess(p *specs.Process) error {
 	if len(p.Args) == 0 && p.CommandLine == "" {
 		return errors.New("process.args must not be empty")
 	}
@@ -134,9 +134,6 @@ func validateProcess(p *specs.Process) error {
 	}
 	return nil
 }
-
-// ValidateProcess checks a process given to exec.
-func ValidateProcess(p *specs.Process) error { return validateProcess(p) }
 
 // Rlimits maps rlimit names to their resource numbers.
 var Rlimits = map[string]int{

@@ -77,29 +77,6 @@ func Validate(s *specs.LinuxSeccomp) error {
 	return nil
 }
 
-// Load builds the filter described by s and loads it into the kernel for
-// every thread of the calling process (libseccomp always asks for TSYNC).
-//
-// Load does not set no_new_privs: whether the container gets it is the
-// spec's process.noNewPrivileges, which the caller applies. The kernel
-// accepts the filter only if the calling thread has either no_new_privs or
-// CAP_SYS_ADMIN, so a caller without noNewPrivileges must load the filter
-// before dropping capabilities, and a caller with it should set it first and
-// load as late as possible, on the same locked OS thread.
-//
-// If a rule uses SCMP_ACT_NOTIFY, Load returns the listener file descriptor
-// (close-on-exec; the caller hands it to the seccomp agent and closes it);
-// otherwise it returns -1. From then on a syscall matching a notify rule
-// waits for an agent's answer, so until the agent holds the fd the caller
-// must not make such syscalls (for instance while passing the fd on).
-func Load(s *specs.LinuxSeccomp) (int, error) {
-	f, err := Build(s)
-	if err != nil {
-		return -1, err
-	}
-	return f.Load()
-}
-
 // Filter is a filter built from a spec and not yet loaded. Building is the
 // expensive part (Docker's default profile takes milliseconds), so the
 // container's init builds once, early, where an error still reaches create.
@@ -124,7 +101,21 @@ func Build(s *specs.LinuxSeccomp) (*Filter, error) {
 // Load will return a listener descriptor.
 func (flt *Filter) Notifies() bool { return flt.notify }
 
-// Load loads the filter as Load describes, and releases it.
+// Load loads the filter into the kernel for every thread of the calling
+// process (libseccomp always asks for TSYNC), and releases it.
+//
+// It does not set no_new_privs: whether the container gets it is the
+// spec's process.noNewPrivileges, which the caller applies. The kernel
+// accepts the filter only if the calling thread has either no_new_privs or
+// CAP_SYS_ADMIN, so a caller without noNewPrivileges must load the filter
+// before dropping capabilities, and a caller with it should set it first and
+// load as late as possible, on the same locked OS thread.
+//
+// If a rule uses SCMP_ACT_NOTIFY, Load returns the listener file descriptor
+// (close-on-exec; the caller hands it to the seccomp agent and closes it);
+// otherwise it returns -1. From then on a syscall matching a notify rule
+// waits for an agent's answer, so until the agent holds the fd the caller
+// must not make such syscalls (for instance while passing the fd on).
 func (flt *Filter) Load() (int, error) {
 	f := flt.f
 	defer f.Release()

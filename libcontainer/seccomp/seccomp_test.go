@@ -76,7 +76,11 @@ func child() error {
 	if err := json.Unmarshal([]byte(os.Getenv(envProbes)), &probes); err != nil {
 		return err
 	}
-	fd, err := Load(&profile)
+	f, err := Build(&profile)
+	if err != nil {
+		return err
+	}
+	fd, err := f.Load()
 	if err != nil {
 		return err
 	}

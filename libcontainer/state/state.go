@@ -113,7 +113,7 @@ func lockDir(path, id string) (*Dir, error) {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	// A concurrent delete may have removed the directory while we waited.
-	if _, err := os.Stat(filepath.Join(path)); err != nil {
+	if _, err := os.Stat(path); err != nil {
 		f.Close()
 		return nil, err
 	}
