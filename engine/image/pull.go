@@ -1,0 +1,82 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/registry"
+)
+
+// PullOptions tune Pull.
+type PullOptions struct {
+	// Platform picks an image from a manifest list; default linux/amd64.
+	Platform *v1.Platform
+	Progress Progress
+}
+
+// Pull fetches ref (tag or digest; a manifest list is resolved to the
+// platform's image) from its mirrors or registry into the store.
+func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr string, o PullOptions) (*storage.Image, error) {
+	ref, err := ParseName(refStr)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := c.Sources(ref)
+	if err != nil {
+		return nil, err
+	}
+	var extra []remote.Option
+	if o.Platform != nil {
+		extra = append(extra, remote.WithPlatform(*o.Platform))
+	}
+	var lastErr error
+	for _, src := range sources {
+		desc, err := remote.Get(src, c.Options(ctx, src, extra...)...)
+		if err != nil {
+			lastErr = fmt.Errorf("pull %s: %w", src, Explain(err))
+			continue
+		}
+		wo := writeOptions{names: []string{Canonical(ref)}, compressed: true, progress: o.Progress}
+		if desc.MediaType.IsIndex() {
+			wo.extraManifests = [][]byte{desc.Manifest}
+		}
+		img, err := desc.Image()
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+		}
+		stored, err := write(ctx, s, img, wo)
+		if err != nil {
+			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+		}
+		return stored, nil
+	}
+	return nil, lastErr
+}
+
+// Explain shortens a registry error to what the user needs: the registry's
+// own message ("manifest unknown", "unauthorized: ...") instead of a dump.
+func Explain(err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) && len(terr.Errors) > 0 {
+		// As docker words it: "unauthorized: authentication required".
+		d := terr.Errors[0]
+		return fmt.Errorf("%s: %s", strings.ToLower(string(d.Code)), d.Message)
+	}
+	return err
+}
+
+// ParsePlatform parses "os/arch[/variant]".
+func ParsePlatform(s string) (*v1.Platform, error) {
+	p, err := v1.ParsePlatform(s)
+	if err != nil || p.OS == "" || p.Architecture == "" {
+		return nil, fmt.Errorf("invalid platform %q: want os/arch[/variant]", s)
+	}
+	return p, nil
+}

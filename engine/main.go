@@ -1,0 +1,170 @@
+// Command berth is a daemonless container engine: images in
+// containers/storage, containers run through an OCI runtime.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+	"go.podman.io/storage"
+	"go.podman.io/storage/pkg/reexec"
+
+	"github.com/berth-containers/berth/engine/config"
+	"github.com/berth-containers/berth/engine/registry"
+	"github.com/berth-containers/berth/engine/store"
+)
+
+// Set at build time.
+var (
+	version = "0.1.0-dev"
+	commit  = ""
+)
+
+// Docker's exit codes for failures of the engine itself.
+const exitEngine = 125
+
+func main() {
+	// containers/storage re-executes this binary to extract layers in a chroot.
+	if reexec.Init() {
+		return
+	}
+	if err := newApp().Run(os.Args); err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(exitEngine)
+	}
+}
+
+// exitError ends berth with a code and no message of its own.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                   "berth",
+		Usage:                  "run containers without a daemon",
+		Version:                version,
+		UseShortOptionHandling: true,
+		// "-e A=1,2" is one value, as in docker.
+		DisableSliceFlagSeparator: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default " + config.DefaultPath() + ")"},
+			&cli.StringFlag{Name: "root", Usage: "storage root directory"},
+			&cli.StringFlag{Name: "runroot", Usage: "storage state directory"},
+			&cli.StringFlag{Name: "storage-driver", Usage: "storage driver (overlay, vfs)"},
+			&cli.StringSliceFlag{Name: "storage-opt", Usage: "storage driver option"},
+			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log messages at or above `LEVEL` (debug, info, warn, error)"},
+		},
+		Before:         setupLogging,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands: append(imageCommands(),
+			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
+			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand()}},
+		),
+	}
+}
+
+// imageCommands are the top-level image commands (docker's short forms).
+func imageCommands() []*cli.Command {
+	return []*cli.Command{
+		pullCommand(), pushCommand(), imagesCommand(), inspectCommand(), historyCommand(),
+		tagCommand(), rmiCommand(), saveCommand(), loadCommand(), importCommand(),
+		loginCommand(), logoutCommand(),
+	}
+}
+
+// imageSubcommands are `berth image ...`, the long forms.
+func imageSubcommands() []*cli.Command {
+	return []*cli.Command{
+		renamed(imagesCommand(), "ls", "list"), pullCommand(), pushCommand(), inspectCommand(),
+		historyCommand(), tagCommand(), renamed(rmiCommand(), "rm"), imagePruneCommand(),
+		saveCommand(), loadCommand(), importCommand(),
+	}
+}
+
+func renamed(c *cli.Command, name string, aliases ...string) *cli.Command {
+	c.Name, c.Aliases = name, aliases
+	return c
+}
+
+func setupLogging(c *cli.Context) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return fmt.Errorf("invalid --log-level %q", c.String("log-level"))
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	// containers/storage logs through logrus; only warnings by default.
+	logrus.SetLevel(logrus.WarnLevel)
+	if level <= slog.LevelDebug {
+		logrus.SetLevel(logrus.DebugLevel)
+	}
+	return nil
+}
+
+// env is what most commands work with: configuration, store, registries.
+type env struct {
+	cfg   *config.Config
+	store storage.Store
+	reg   *registry.Client
+}
+
+// loadConfig reads the configuration file and applies the global flags.
+func loadConfig(c *cli.Context) (*config.Config, error) {
+	path, required := c.String("config"), true
+	if path == "" {
+		path, required = config.DefaultPath(), false
+	}
+	cfg, err := config.Load(path, required)
+	if err != nil {
+		return nil, err
+	}
+	if v := c.String("root"); v != "" {
+		cfg.Storage.Root = v
+	}
+	if v := c.String("runroot"); v != "" {
+		cfg.Storage.RunRoot = v
+	}
+	if v := c.String("storage-driver"); v != "" {
+		cfg.Storage.Driver = v
+	}
+	if v := c.StringSlice("storage-opt"); len(v) > 0 {
+		cfg.Storage.Options = v
+	}
+	return cfg, nil
+}
+
+// withEnv opens the store for fn and releases it afterwards.
+func withEnv(c *cli.Context, fn func(*env) error) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	s, err := store.Open(cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer func() { _, _ = s.Shutdown(false) }()
+	return fn(&env{cfg: cfg, store: s, reg: registry.New(cfg)})
+}
+
+// needArgs checks the number of positional arguments (max < 0: no limit).
+func needArgs(c *cli.Context, min, max int) error {
+	n := c.NArg()
+	switch {
+	case n < min && min == max:
+		return fmt.Errorf("%q requires exactly %d argument(s)", c.Command.FullName(), min)
+	case n < min:
+		return fmt.Errorf("%q requires at least %d argument(s)", c.Command.FullName(), min)
+	case max >= 0 && n > max:
+		return fmt.Errorf("%q accepts at most %d argument(s)", c.Command.FullName(), max)
+	}
+	return nil
+}
