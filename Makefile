@@ -4,6 +4,7 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS := urfave_cli_no_docs
 RUNTIME := $(CURDIR)/bin/berth-runtime
+ENGINE := $(CURDIR)/bin/berth
 
 .PHONY: all build deps demo test test-go conformance bench clean
 
@@ -11,6 +12,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./runtime
+	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth ./engine
 
 deps:
 	contrib/install-deps.sh
@@ -24,13 +26,14 @@ demo:
 test: deps build test-go conformance
 
 test-go:
-	BERTH_RUNTIME=$(RUNTIME) $(GO) test -count=1 -timeout 15m ./...
+	BERTH_RUNTIME=$(RUNTIME) BERTH=$(ENGINE) $(GO) test -count=1 -timeout 15m ./...
 
 conformance:
 	tests/conformance/run.sh $(RUNTIME)
 
 bench: deps build
 	bench/run.sh
+	bench/images.sh
 
 clean:
 	rm -rf bin

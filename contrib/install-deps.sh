@@ -4,11 +4,15 @@
 # package is missing, so repeated runs (CI) cost a few dpkg queries.
 set -eu
 
-# Build: cgo + libseccomp. Tests: busybox-static for rootfs fixtures, runc and
-# crun as reference runtimes, containerd for the engine, jq/iproute2/util-linux
-# (unshare, nsenter, mount) used by test scripts.
+# Build: cgo + libseccomp, libbtrfs-dev (containers/storage builds its btrfs
+# driver). Tests: busybox-static for rootfs fixtures, runc and crun as
+# reference runtimes, containerd/podman/docker.io as callers,
+# docker-registry (+ apache2-utils for htpasswd) for registry tests, skopeo
+# for archive interop, debootstrap for the pull benchmark's image,
+# jq/iproute2/util-linux (unshare, nsenter, mount) used by test scripts.
 PACKAGES="
 libseccomp-dev
+libbtrfs-dev
 pkg-config
 gcc
 libc6-dev
@@ -20,6 +24,10 @@ crun
 containerd
 podman
 docker.io
+docker-registry
+apache2-utils
+skopeo
+debootstrap
 jq
 iproute2
 util-linux
