@@ -28,7 +28,7 @@ command -v podman >/dev/null || { echo "bench-images: podman not found, timing b
 work=$(mktemp -d /var/tmp/berth-bench-images.XXXXXX)
 registry_pid=
 cleanup() {
-	[ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
+	if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null; wait "$registry_pid" 2>/dev/null || true; fi
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
