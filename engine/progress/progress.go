@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -22,11 +23,12 @@ type Reporter interface {
 	Wait()
 }
 
-// New returns bars when w is a terminal and plain lines otherwise.
+// New returns bars when w is a terminal and plain lines otherwise (also on
+// a terminal of no width, such as a pty nobody sized, where mpb draws nothing).
 func New(w io.Writer) Reporter {
 	if f, ok := w.(*os.File); ok {
-		if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err == nil {
-			return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40))}
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return &bars{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(50*time.Millisecond))}
 		}
 	}
 	return &lines{w: w}
@@ -70,6 +72,9 @@ func (l *barLayer) Done(status string) {
 		return
 	}
 	l.bar.SetTotal(-1, true)
+	// mpb draws on its next tick; a layer done before the first tick would
+	// never be drawn if the pull ended first.
+	l.bar.Wait()
 }
 
 type lines struct {
