@@ -205,6 +205,9 @@ func command(cfg v1.ImageConfig, o Options) ([]string, error) {
 	if args[0] == "" {
 		return nil, errors.New("the command is an empty string")
 	}
+	if o.Init != "" {
+		args = append([]string{o.Init, "--"}, args...)
+	}
 	return args, nil
 }
 

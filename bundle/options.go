@@ -74,6 +74,9 @@ type Options struct {
 	// StopSignal replaces the image's, as the
 	// org.opencontainers.image.stopSignal annotation.
 	StopSignal string
+	// Init, when set, is a path in the container of an init (tini) that
+	// runs the command: "INIT -- COMMAND...", as docker run --init.
+	Init string
 	// CgroupsPath is linux.cgroupsPath.
 	CgroupsPath string
 }

@@ -32,6 +32,7 @@ jq
 iproute2
 util-linux
 tar
+tini
 coreutils
 "
 

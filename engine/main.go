@@ -14,6 +14,7 @@ import (
 	"go.podman.io/storage/pkg/reexec"
 
 	"github.com/berth-containers/berth/engine/config"
+	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/registry"
 	"github.com/berth-containers/berth/engine/store"
 )
@@ -38,6 +39,11 @@ func main() {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "Error:", err)
+		// 126 and 127 when the command cannot be run or is not found.
+		var se *container.StartError
+		if errors.As(err, &se) {
+			os.Exit(se.Code)
+		}
 		os.Exit(exitEngine)
 	}
 }
@@ -65,7 +71,7 @@ func newApp() *cli.App {
 		},
 		Before:         setupLogging,
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands: append(imageCommands(),
+		Commands: append(append(imageCommands(), containerCommands()...),
 			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
 			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand()}},
 		),
@@ -75,16 +81,34 @@ func newApp() *cli.App {
 // imageCommands are the top-level image commands (docker's short forms).
 func imageCommands() []*cli.Command {
 	return []*cli.Command{
-		pullCommand(), pushCommand(), imagesCommand(), inspectCommand(), historyCommand(),
+		pullCommand(), pushCommand(), imagesCommand(), inspectCommand(""), historyCommand(),
 		tagCommand(), rmiCommand(), saveCommand(), loadCommand(), importCommand(),
 		loginCommand(), logoutCommand(),
+	}
+}
+
+// containerCommands are the top-level container commands.
+func containerCommands() []*cli.Command {
+	return []*cli.Command{
+		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
+		rmCommand(), psCommand(), logsCommand(), waitCommand(), attachCommand(), monitorCommandDef(),
+		{Name: "container", Usage: "manage containers", Subcommands: containerSubcommands()},
+	}
+}
+
+// containerSubcommands are `berth container ...`.
+func containerSubcommands() []*cli.Command {
+	return []*cli.Command{
+		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
+		rmCommand(), renamed(psCommand(), "ls", "list"), logsCommand(), waitCommand(), attachCommand(),
+		inspectCommand("container"), containerPruneCommand(),
 	}
 }
 
 // imageSubcommands are `berth image ...`, the long forms.
 func imageSubcommands() []*cli.Command {
 	return []*cli.Command{
-		renamed(imagesCommand(), "ls", "list"), pullCommand(), pushCommand(), inspectCommand(),
+		renamed(imagesCommand(), "ls", "list"), pullCommand(), pushCommand(), inspectCommand("image"),
 		historyCommand(), tagCommand(), renamed(rmiCommand(), "rm"), imagePruneCommand(),
 		saveCommand(), loadCommand(), importCommand(),
 	}

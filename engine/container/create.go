@@ -1,0 +1,192 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/bundle"
+	"github.com/berth-containers/berth/engine/image"
+)
+
+// CreateOptions are docker create's inputs beyond the image.
+type CreateOptions struct {
+	Name string
+	// Image is the user's reference; it must be in the store.
+	Image  string
+	Bundle bundle.Options
+	Etc    bundle.EtcOptions
+
+	Tty, OpenStdin, AutoRemove bool
+	Restart                    RestartPolicy
+	StopTimeout                int
+	Log                        LogConfig
+	Runtime                    Runtime
+	Ports                      []string
+}
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// Create makes a container: a writable layer on the image, a bundle whose
+// config.json any OCI runtime can run, and the records. Nothing is left if
+// it fails.
+func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container, err error) {
+	if o.Name == "" {
+		o.Name = randomName()
+	} else if !validName.MatchString(o.Name) {
+		return nil, fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", o.Name)
+	}
+	img, err := image.Lookup(s, o.Image)
+	if err != nil {
+		return nil, err
+	}
+	imgCfg, err := imageConfig(s, img.ID)
+	if err != nil {
+		return nil, err
+	}
+	id := randomID()
+	sc, err := s.CreateContainer(id, []string{o.Name}, img.ID, "", "", nil)
+	if errors.Is(err, storage.ErrDuplicateName) {
+		return nil, fmt.Errorf("the container name %q is already in use", o.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = s.DeleteContainer(id)
+		}
+	}()
+	c, err = newRecord(s, sc, o, imgCfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeBundle(s, c, imgCfg, o); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(c.Dir, configFile), &c.Config); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	if err := writeJSON(filepath.Join(c.Dir, stateFile), &c.State); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	return c, nil
+}
+
+func newRecord(s storage.Store, sc *storage.Container, o CreateOptions, img *ocispec.Image) (*Container, error) {
+	dir, err := s.ContainerDirectory(sc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	runDir, err := s.ContainerRunDirectory(sc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	if o.StopTimeout == 0 {
+		o.StopTimeout = 10
+	}
+	if o.Log.Driver == "" {
+		o.Log.Driver = "k8s-file"
+	}
+	b := o.Bundle
+	c := &Container{Dir: dir, RunDir: runDir, LayerID: sc.LayerID, State: State{Status: Created}}
+	c.Config = Config{
+		ID: sc.ID, Name: o.Name, Image: o.Image, ImageID: sc.ImageID, Created: time.Now().UTC(),
+		Runtime: o.Runtime.Path, RuntimeRoot: o.Runtime.Root,
+		Tty: o.Tty, OpenStdin: o.OpenStdin, AutoRemove: o.AutoRemove, Restart: o.Restart,
+		StopSignal: b.StopSignal, StopTimeout: o.StopTimeout, Log: o.Log,
+		Hostname: b.Hostname, User: b.User, Env: b.Env, WorkingDir: b.WorkingDir, Cmd: b.Args,
+		Labels: b.Labels, Network: b.NetworkMode, Binds: b.Binds, Ports: o.Ports,
+	}
+	if b.Entrypoint != nil {
+		c.Entrypoint = *b.Entrypoint
+	}
+	if c.Labels == nil {
+		c.Labels = img.Config.Labels
+	}
+	return c, nil
+}
+
+// writeBundle mounts the container's rootfs (the image's users are looked
+// up in it), writes config.json and the /etc files, and unmounts again:
+// the monitor mounts it while the container runs.
+func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOptions) error {
+	rootfs, err := s.Mount(c.ID, "")
+	if err != nil {
+		return fmt.Errorf("mount container %s: %w", short(c.ID), err)
+	}
+	defer func() { _, _ = s.Unmount(c.ID, false) }()
+	bo := o.Bundle
+	bo.Terminal = o.Tty
+	if bo.Hostname == "" {
+		bo.Hostname = c.ID[:12]
+	}
+	if bo.CgroupsPath == "" && os.Geteuid() == 0 {
+		bo.CgroupsPath = "/berth/" + c.ID
+	}
+	spec, err := bundle.Generate(img, rootfs, bo)
+	if err != nil {
+		return err
+	}
+	if err := bundle.AddEtcFiles(c.Dir, spec, o.Etc); err != nil {
+		return err
+	}
+	if err := bundle.WriteBundle(c.Dir, spec); err != nil {
+		return err
+	}
+	c.Path, c.Args = spec.Process.Args[0], spec.Process.Args[1:]
+	c.Hostname, c.CgroupPath = spec.Hostname, bo.CgroupsPath
+	if c.StopSignal == "" {
+		c.StopSignal = spec.Annotations[bundle.AnnotationStopSignal]
+	}
+	return nil
+}
+
+// imageConfig reads the image's config as the image-spec type bundle wants.
+func imageConfig(s storage.Store, id string) (*ocispec.Image, error) {
+	cfg, err := image.Config(s, id)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var img ocispec.Image
+	if err := json.Unmarshal(raw, &img); err != nil {
+		return nil, fmt.Errorf("image %s: config: %w", short(id), err)
+	}
+	return &img, nil
+}
+
+func randomID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+var (
+	adjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "swift", "tidy", "vivid", "witty", "zen"}
+	nouns      = []string{"anchor", "buoy", "cove", "dock", "ferry", "harbor", "jetty", "keel", "lagoon", "mast", "pier", "quay", "rudder", "sail", "tide", "wharf"}
+)
+
+// randomName is docker-like: adjective_noun with a number against clashes.
+func randomName() string {
+	pick := func(l []string) string {
+		n, _ := rand.Int(rand.Reader, big.NewInt(int64(len(l))))
+		return l[n.Int64()]
+	}
+	n, _ := rand.Int(rand.Reader, big.NewInt(10000))
+	return fmt.Sprintf("%s_%s%d", pick(adjectives), pick(nouns), n.Int64())
+}

@@ -1,0 +1,66 @@
+package container
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/image"
+)
+
+// ParseFilters turns docker's `ps --filter key=value` list into a
+// predicate: id, name, status, label, ancestor, exited. Filters with the
+// same key are alternatives; different keys must all match.
+func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, error) {
+	byKey := map[string][]func(*Container) bool{}
+	for _, f := range filters {
+		key, value, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("invalid filter %q: want key=value", f)
+		}
+		var p func(*Container) bool
+		switch key {
+		case "id":
+			p = func(c *Container) bool { return strings.HasPrefix(c.ID, value) }
+		case "name":
+			p = func(c *Container) bool { return strings.Contains(c.Name, value) }
+		case "status":
+			p = func(c *Container) bool { return c.Status == value }
+		case "label":
+			k, v, hasValue := strings.Cut(value, "=")
+			p = func(c *Container) bool {
+				got, ok := c.Labels[k]
+				return ok && (!hasValue || got == v)
+			}
+		case "ancestor":
+			img, err := image.Lookup(s, value)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter %q: %w", f, err)
+			}
+			p = func(c *Container) bool { return c.ImageID == img.ID }
+		case "exited":
+			code, err := strconv.Atoi(value)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter %q: exited takes a number", f)
+			}
+			p = func(c *Container) bool { return c.Status == Exited && c.ExitCode == code }
+		default:
+			return nil, fmt.Errorf("invalid filter %q: unknown key %q", f, key)
+		}
+		byKey[key] = append(byKey[key], p)
+	}
+	return func(c *Container) bool {
+		for _, alternatives := range byKey {
+			ok := false
+			for _, p := range alternatives {
+				ok = ok || p(c)
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
+	}, nil
+}

@@ -1,0 +1,103 @@
+package container
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Inspect is a container as `docker inspect` shows it.
+type Inspect struct {
+	ID              string          `json:"Id"`
+	Created         time.Time       `json:"Created"`
+	Path            string          `json:"Path"`
+	Args            []string        `json:"Args"`
+	State           InspectState    `json:"State"`
+	Image           string          `json:"Image"`
+	ResolvConfPath  string          `json:"ResolvConfPath"`
+	HostnamePath    string          `json:"HostnamePath"`
+	HostsPath       string          `json:"HostsPath"`
+	LogPath         string          `json:"LogPath"`
+	Name            string          `json:"Name"`
+	RestartCount    int             `json:"RestartCount"`
+	Driver          string          `json:"Driver"`
+	Platform        string          `json:"Platform"`
+	HostConfig      HostConfig      `json:"HostConfig"`
+	Config          InspectConfig   `json:"Config"`
+	NetworkSettings NetworkSettings `json:"NetworkSettings"`
+}
+
+// InspectState is docker's State.
+type InspectState struct {
+	Status     string    `json:"Status"`
+	Running    bool      `json:"Running"`
+	Paused     bool      `json:"Paused"`
+	Restarting bool      `json:"Restarting"`
+	OOMKilled  bool      `json:"OOMKilled"`
+	Dead       bool      `json:"Dead"`
+	Pid        int       `json:"Pid"`
+	ExitCode   int       `json:"ExitCode"`
+	Error      string    `json:"Error"`
+	StartedAt  time.Time `json:"StartedAt"`
+	FinishedAt time.Time `json:"FinishedAt"`
+}
+
+// HostConfig is the part of docker's HostConfig berth has.
+type HostConfig struct {
+	Binds         []string      `json:"Binds"`
+	NetworkMode   string        `json:"NetworkMode"`
+	RestartPolicy RestartPolicy `json:"RestartPolicy"`
+	AutoRemove    bool          `json:"AutoRemove"`
+	Runtime       string        `json:"Runtime"`
+	LogConfig     LogConfig     `json:"LogConfig"`
+	CgroupParent  string        `json:"CgroupParent"`
+}
+
+// InspectConfig is docker's Config.
+type InspectConfig struct {
+	Hostname    string            `json:"Hostname"`
+	User        string            `json:"User"`
+	Tty         bool              `json:"Tty"`
+	OpenStdin   bool              `json:"OpenStdin"`
+	Env         []string          `json:"Env"`
+	Cmd         []string          `json:"Cmd"`
+	Image       string            `json:"Image"`
+	WorkingDir  string            `json:"WorkingDir"`
+	Entrypoint  []string          `json:"Entrypoint"`
+	Labels      map[string]string `json:"Labels"`
+	StopSignal  string            `json:"StopSignal,omitempty"`
+	StopTimeout int               `json:"StopTimeout"`
+}
+
+// NetworkSettings lists published ports.
+type NetworkSettings struct {
+	Ports []string `json:"Ports"`
+}
+
+// InspectContainer describes a container.
+func InspectContainer(c *Container, driver string) *Inspect {
+	etc := func(name string) string {
+		p := filepath.Join(c.Dir, name)
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
+		return p
+	}
+	return &Inspect{
+		ID: c.ID, Created: c.Created, Path: c.Path, Args: c.Args,
+		State: InspectState{
+			Status: c.Status, Running: c.Status == Running || c.Status == Paused, Paused: c.Status == Paused,
+			OOMKilled: c.OOMKilled, Pid: c.Pid, ExitCode: c.ExitCode, Error: c.Error,
+			StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
+		},
+		Image: "sha256:" + c.ImageID, LogPath: c.LogPath(), Name: "/" + c.Name,
+		ResolvConfPath: etc("resolv.conf"), HostnamePath: etc("hostname"), HostsPath: etc("hosts"),
+		RestartCount: c.RestartCount, Driver: driver, Platform: "linux",
+		HostConfig: HostConfig{Binds: c.Binds, NetworkMode: c.Network, RestartPolicy: c.Restart,
+			AutoRemove: c.AutoRemove, Runtime: c.Config.Runtime, LogConfig: c.Log, CgroupParent: c.CgroupPath},
+		Config: InspectConfig{Hostname: c.Hostname, User: c.User, Tty: c.Tty, OpenStdin: c.OpenStdin,
+			Env: c.Env, Cmd: c.Cmd, Image: c.Image, WorkingDir: c.WorkingDir, Entrypoint: c.Entrypoint,
+			Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout},
+		NetworkSettings: NetworkSettings{Ports: c.Ports},
+	}
+}

@@ -1,0 +1,268 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.podman.io/storage"
+	"golang.org/x/sys/unix"
+)
+
+// StartError is a container that could not start, with docker's exit code
+// for it: 127 when the command is not found, 126 when it cannot be run.
+type StartError struct {
+	Message string
+	Code    int
+}
+
+func (e *StartError) Error() string { return e.Message }
+
+// startErrorCode maps the runtime's words to docker's exit codes, as dockerd does.
+func StartErrorCode(msg string) int {
+	switch {
+	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
+		return 127
+	case strings.Contains(msg, "permission denied"):
+		return 126
+	}
+	return 125
+}
+
+// Start mounts the container's rootfs and launches its monitor (monitor
+// makes the command), which creates and starts the container through the
+// runtime. It returns once the container runs, or with a *StartError. A
+// running container is left alone. attach, if not nil, is handed to the
+// monitor as its first attached client, so no output is missed.
+func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd, attach *os.File) error {
+	if err := Refresh(ctx, s, c); err != nil {
+		return err
+	}
+	if c.Status == Running || c.Status == Paused {
+		return nil
+	}
+	if _, err := s.Mount(c.ID, ""); err != nil {
+		return fmt.Errorf("mount container %s: %w", short(c.ID), err)
+	}
+	if err := c.Update(func(st *State) error {
+		st.Stopped, st.Error = false, ""
+		return nil
+	}); err != nil {
+		_, _ = s.Unmount(c.ID, false)
+		return err
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		_, _ = s.Unmount(c.ID, false)
+		return err
+	}
+	defer syncR.Close()
+	monitor.ExtraFiles = []*os.File{syncW}
+	if attach != nil {
+		monitor.ExtraFiles = append(monitor.ExtraFiles, attach)
+	}
+	monitor.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	monitor.Dir = "/"
+	err = monitor.Start()
+	syncW.Close()
+	if err != nil {
+		_, _ = s.Unmount(c.ID, false)
+		return fmt.Errorf("start monitor: %w", err)
+	}
+	// The monitor outlives this process; it reports on the pipe and closes it.
+	reply, _ := io.ReadAll(syncR)
+	_ = monitor.Process.Release()
+	if msg, ok := bytes.CutPrefix(reply, []byte("ok")); ok && len(bytes.TrimSpace(msg)) == 0 {
+		return c.Reload()
+	}
+	text := strings.TrimSpace(string(reply))
+	if text == "" {
+		text = "monitor exited before the container started"
+	}
+	return &StartError{Message: text, Code: StartErrorCode(text)}
+}
+
+// alive tells whether pid is still the process that started at start
+// (clock ticks since boot, /proc/PID/stat field 22): a reused pid is not.
+func alive(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	got, err := StartTime(pid)
+	return err == nil && got == start
+}
+
+// StartTime reads a process's start time from /proc.
+func StartTime(pid int) (uint64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: fields follow the last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	fields := strings.Fields(string(data[i+1:]))
+	if len(fields) < 20 {
+		return 0, errors.New("malformed stat")
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// MonitorAlive tells whether the container's monitor still runs.
+func (c *Container) MonitorAlive() bool { return alive(c.MonitorPid, c.MonitorStart) }
+
+// Refresh makes the state truthful when the monitor died (kill -9): a
+// container the runtime still runs stays running, unmonitored; one it does
+// not is exited with an unknown code, and what the monitor would have
+// cleaned up is cleaned up now.
+func Refresh(ctx context.Context, s storage.Store, c *Container) error {
+	if err := c.Reload(); err != nil {
+		return err
+	}
+	if (c.Status != Running && c.Status != Paused) || c.MonitorAlive() {
+		return nil
+	}
+	rs, err := c.Runtime().State(ctx, c.ID)
+	if err == nil && (rs.Status == "running" || rs.Status == "paused") {
+		return c.Update(func(st *State) error {
+			st.Error = "the container's monitor is gone: exit code and output after this are lost"
+			return nil
+		})
+	}
+	if err != nil && !errors.Is(err, ErrNoRuntimeContainer) {
+		return err
+	}
+	_ = c.Runtime().Delete(ctx, c.ID, true)
+	_, _ = s.Unmount(c.ID, true)
+	return c.Update(func(st *State) error {
+		if st.Status == Running || st.Status == Paused {
+			st.Status, st.ExitCode, st.Pid = Exited, 255, 0
+			st.Error = "the container's monitor is gone: exit code unknown"
+			st.FinishedAt = time.Now().UTC()
+		}
+		return nil
+	})
+}
+
+// Kill sends a signal through the runtime. A killed container is not
+// restarted by its policy, as with docker.
+func Kill(ctx context.Context, s storage.Store, c *Container, signal string) error {
+	if err := Refresh(ctx, s, c); err != nil {
+		return err
+	}
+	if c.Status != Running && c.Status != Paused {
+		return fmt.Errorf("container %s is not running", c.Name)
+	}
+	if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
+		return err
+	}
+	if err := c.Runtime().Kill(ctx, c.ID, signal); err != nil {
+		return fmt.Errorf("kill %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Stop sends the stop signal, waits timeout, then kills. Stopping a
+// container that is not running is not an error.
+func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Duration) error {
+	if err := Refresh(ctx, s, c); err != nil {
+		return err
+	}
+	if c.Status != Running && c.Status != Paused {
+		return nil
+	}
+	sig := c.StopSignal
+	if sig == "" {
+		sig = "SIGTERM"
+	}
+	if c.Status == Paused {
+		// A frozen process cannot act on its signal.
+		sig = "SIGKILL"
+	}
+	if err := Kill(ctx, s, c, sig); err != nil {
+		if c.Reload() == nil && c.Status != Running && c.Status != Paused {
+			return nil // it exited meanwhile
+		}
+		return err
+	}
+	if _, err := WaitExit(ctx, s, c, timeout); err == nil {
+		return nil
+	}
+	_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
+	_, err := WaitExit(ctx, s, c, 10*time.Second)
+	return err
+}
+
+// errTimeout says WaitExit gave up.
+var errTimeout = errors.New("timed out waiting for the container to exit")
+
+// WaitExit waits until the container has exited (its monitor has recorded
+// it), at most timeout (0: no limit), and returns its exit code.
+func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.Duration) (int, error) {
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := Refresh(ctx, s, c); err != nil {
+			return 0, err
+		}
+		// Exited, and the monitor (if any) has finished its cleanup.
+		if c.Status == Exited || c.Status == Created {
+			if !c.MonitorAlive() {
+				return c.ExitCode, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-deadline:
+			return 0, errTimeout
+		case <-tick.C:
+		}
+	}
+}
+
+// Remove deletes a container: its runtime state, mount, layer and files.
+// A running one needs force, which kills it first.
+func Remove(ctx context.Context, s storage.Store, c *Container, force bool) error {
+	if err := Refresh(ctx, s, c); err != nil {
+		return err
+	}
+	if c.Status == Running || c.Status == Paused {
+		if !force {
+			return fmt.Errorf("cannot remove container %s: it is %s: stop it first or use --force", c.Name, c.Status)
+		}
+		if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
+			return err
+		}
+		_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
+		if _, err := WaitExit(ctx, s, c, 10*time.Second); err != nil {
+			return fmt.Errorf("remove %s: %w", c.Name, err)
+		}
+	}
+	if err := c.Runtime().Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ErrNoRuntimeContainer) {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	if _, err := s.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+		return fmt.Errorf("remove %s: unmount: %w", c.Name, err)
+	}
+	if err := s.DeleteContainer(c.ID); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
+	_ = os.RemoveAll(c.RunDir)
+	return nil
+}

@@ -1,0 +1,62 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"go.podman.io/storage"
+)
+
+// List returns berth's containers, newest first. Storage containers
+// without berth's record (made by other tools) are skipped.
+func List(s storage.Store) ([]*Container, error) {
+	scs, err := s.Containers()
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]*Container, 0, len(scs))
+	for i := range scs {
+		c, err := load(s, &scs[i])
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // being created or removed, or not ours
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// Lookup finds a container by name, ID or unique ID prefix.
+func Lookup(s storage.Store, ref string) (*Container, error) {
+	ref = strings.TrimPrefix(ref, "/") // docker shows names as "/name"
+	if sc, err := s.Container(ref); err == nil {
+		c, err := load(s, sc)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+		}
+		return c, err
+	}
+	all, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var found *Container
+	for _, c := range all {
+		if strings.HasPrefix(c.ID, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("container ID prefix %q is ambiguous", ref)
+			}
+			found = c
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
+	}
+	return found, nil
+}

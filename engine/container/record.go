@@ -1,0 +1,209 @@
+// Package container keeps berth's containers: their records in
+// containers/storage, their bundles and state files, and their lifecycle
+// through an OCI runtime and a monitor process per running container.
+package container
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.podman.io/storage"
+	"golang.org/x/sys/unix"
+)
+
+// Statuses, as docker names them.
+const (
+	Created = "created"
+	Running = "running"
+	Paused  = "paused"
+	Exited  = "exited"
+)
+
+// Config is what a container was made with; it does not change after
+// create (but for the name).
+type Config struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Image   string    `json:"image"` // as the user named it
+	ImageID string    `json:"image_id"`
+	Created time.Time `json:"created"`
+	// Path and Args are the process's command, split as docker shows it.
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+
+	Runtime     string `json:"runtime"`
+	RuntimeRoot string `json:"runtime_root"`
+
+	Tty         bool          `json:"tty"`
+	OpenStdin   bool          `json:"open_stdin"`
+	AutoRemove  bool          `json:"auto_remove"`
+	Restart     RestartPolicy `json:"restart"`
+	StopSignal  string        `json:"stop_signal"`
+	StopTimeout int           `json:"stop_timeout"`
+	Log         LogConfig     `json:"log"`
+
+	// As given to create, for inspect.
+	Hostname   string            `json:"hostname"`
+	User       string            `json:"user"`
+	Env        []string          `json:"env"`
+	WorkingDir string            `json:"working_dir"`
+	Entrypoint []string          `json:"entrypoint"`
+	Cmd        []string          `json:"cmd"`
+	Labels     map[string]string `json:"labels"`
+	Network    string            `json:"network"`
+	Binds      []string          `json:"binds"`
+	Ports      []string          `json:"ports"`
+	CgroupPath string            `json:"cgroup_path"`
+}
+
+// RestartPolicy is docker's --restart.
+type RestartPolicy struct {
+	Name       string `json:"name"` // "no", "on-failure", "always", "unless-stopped"
+	MaxRetries int    `json:"max_retries"`
+}
+
+// LogConfig says how the monitor writes the container's output.
+type LogConfig struct {
+	Driver   string `json:"driver"` // "k8s-file", "json-file" or "none"
+	MaxSize  int64  `json:"max_size"`
+	MaxFiles int    `json:"max_files"`
+}
+
+// State changes through the container's life; the monitor writes most of it.
+type State struct {
+	Status       string    `json:"status"`
+	Pid          int       `json:"pid,omitempty"`
+	MonitorPid   int       `json:"monitor_pid,omitempty"`
+	MonitorStart uint64    `json:"monitor_start,omitempty"` // /proc start time: pid reuse guard
+	ExitCode     int       `json:"exit_code"`
+	OOMKilled    bool      `json:"oom_killed,omitempty"`
+	Error        string    `json:"error,omitempty"`
+	StartedAt    time.Time `json:"started_at"`
+	FinishedAt   time.Time `json:"finished_at"`
+	RestartCount int       `json:"restart_count"`
+	// Stopped is set by stop and kill: the monitor must not restart.
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// Container is a record and where its files live.
+type Container struct {
+	Config
+	State
+	// Dir holds config.json (the bundle), berth.json, state.json, the log.
+	Dir string
+	// RunDir holds sockets and pid files (on a tmpfs: gone at reboot).
+	RunDir string
+	// LayerID is the container's writable layer in the store.
+	LayerID string
+}
+
+// Files in Dir and RunDir.
+const (
+	configFile = "berth.json"
+	stateFile  = "state.json"
+	lockFile   = "lock"
+	LogFile    = "ctr.log"
+	AttachSock = "attach.sock"
+	PidFile    = "pid"
+)
+
+// LogPath is the container's log file.
+func (c *Container) LogPath() string { return filepath.Join(c.Dir, LogFile) }
+
+// AttachPath is the monitor's attach socket.
+func (c *Container) AttachPath() string { return filepath.Join(c.RunDir, AttachSock) }
+
+// Runtime is the container's runtime.
+func (c *Container) Runtime() Runtime { return Runtime{Path: c.Config.Runtime, Root: c.RuntimeRoot} }
+
+// load reads a container's record from the store.
+func load(s storage.Store, sc *storage.Container) (*Container, error) {
+	dir, err := s.ContainerDirectory(sc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", short(sc.ID), err)
+	}
+	runDir, err := s.ContainerRunDirectory(sc.ID)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", short(sc.ID), err)
+	}
+	c := &Container{Dir: dir, RunDir: runDir, LayerID: sc.LayerID}
+	if err := readJSON(filepath.Join(dir, configFile), &c.Config); err != nil {
+		return nil, fmt.Errorf("container %s: %w", short(sc.ID), err)
+	}
+	if err := readJSON(filepath.Join(dir, stateFile), &c.State); err != nil {
+		return nil, fmt.Errorf("container %s: %w", short(sc.ID), err)
+	}
+	return c, nil
+}
+
+// Reload rereads the state.
+func (c *Container) Reload() error {
+	return readJSON(filepath.Join(c.Dir, stateFile), &c.State)
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("parse %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeJSON replaces path in one step, so readers never see half a file.
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// lock takes the container's lock: one state change at a time.
+func (c *Container) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.Dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock container %s: %w", short(c.ID), err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock container %s: %w", short(c.ID), err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Update changes the state under the lock, from what is on disk.
+func (c *Container) Update(fn func(*State) error) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.Reload(); err != nil {
+		return err
+	}
+	if err := fn(&c.State); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(c.Dir, stateFile), &c.State)
+}
+
+// ErrNotFound is returned (wrapped) when no container matches.
+var ErrNotFound = errors.New("no such container")
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

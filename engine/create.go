@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	units "github.com/docker/go-units"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/bundle"
+	"github.com/berth-containers/berth/engine/container"
+	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/progress"
+)
+
+// createFlags are docker create's (and run's) flags.
+func createFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "name", Usage: "container name"},
+		&cli.BoolFlag{Name: "interactive", Aliases: []string{"i"}, Usage: "keep stdin open"},
+		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a pseudo-terminal"},
+		&cli.BoolFlag{Name: "rm", Usage: "remove the container when it exits"},
+		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "set `KEY=VALUE` (KEY alone: from berth's environment)"},
+		&cli.StringSliceFlag{Name: "env-file", Usage: "read environment variables from `FILE`"},
+		&cli.StringFlag{Name: "workdir", Aliases: []string{"w"}, Usage: "working directory"},
+		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "`USER[:GROUP]` to run as"},
+		&cli.StringFlag{Name: "entrypoint", Usage: "replace the image's entrypoint (JSON array or a command)"},
+		&cli.StringFlag{Name: "hostname", Usage: "container host name"},
+		&cli.BoolFlag{Name: "read-only", Usage: "mount the root filesystem read-only"},
+		&cli.BoolFlag{Name: "privileged", Usage: "all capabilities and devices, no seccomp"},
+		&cli.StringSliceFlag{Name: "cap-add", Usage: "add a capability"},
+		&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop a capability"},
+		&cli.StringSliceFlag{Name: "security-opt", Usage: "seccomp=FILE|unconfined, no-new-privileges"},
+		&cli.StringFlag{Name: "memory", Aliases: []string{"m"}, Usage: "memory limit (e.g. 512m)"},
+		&cli.Float64Flag{Name: "cpus", Usage: "CPU quota in CPUs"},
+		&cli.Int64Flag{Name: "pids-limit", Usage: "maximum number of processes"},
+		&cli.StringSliceFlag{Name: "ulimit", Usage: "`NAME=SOFT[:HARD]`"},
+		&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm (default 64m)"},
+		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs: `PATH[:OPTIONS]`"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount `HOST:CONTAINER[:OPTIONS]`"},
+		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a `KEY=VALUE` label"},
+		&cli.BoolFlag{Name: "init", Usage: "run an init (tini) that forwards signals and reaps zombies"},
+		&cli.StringFlag{Name: "stop-signal", Usage: "signal to stop the container"},
+		&cli.IntFlag{Name: "stop-timeout", Usage: "seconds to wait before killing on stop (default 10)"},
+		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always, unless-stopped"},
+		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime `PATH` (default berth-runtime)"},
+		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "none", Usage: "none or host"},
+		&cli.StringSliceFlag{Name: "add-host", Usage: "add `NAME:IP` to /etc/hosts"},
+		&cli.StringSliceFlag{Name: "dns", Usage: "nameserver for /etc/resolv.conf"},
+		&cli.StringFlag{Name: "log-driver", Value: "k8s-file", Usage: "k8s-file, json-file or none"},
+		&cli.StringSliceFlag{Name: "log-opt", Usage: "max-size=SIZE, max-file=N"},
+		&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: missing, always, never"},
+	}
+}
+
+// createOptions turns the flags into the library's options.
+func createOptions(c *cli.Context, e *env, img string, args []string) (container.CreateOptions, error) {
+	o := container.CreateOptions{
+		Name: c.String("name"), Image: img, Tty: c.Bool("tty"), OpenStdin: c.Bool("interactive"),
+		AutoRemove: c.Bool("rm"), StopTimeout: c.Int("stop-timeout"),
+		Runtime: container.Runtime{Path: runtimePath(c), Root: filepath.Join(e.cfg.Storage.RunRoot, "runtime")},
+		Etc:     bundle.EtcOptions{ExtraHosts: c.StringSlice("add-host"), DNS: c.StringSlice("dns")},
+	}
+	b := &o.Bundle
+	b.Args, b.WorkingDir, b.User, b.Hostname = args, c.String("workdir"), c.String("user"), c.String("hostname")
+	b.ReadOnly, b.Privileged = c.Bool("read-only"), c.Bool("privileged")
+	b.CapAdd, b.CapDrop = c.StringSlice("cap-add"), c.StringSlice("cap-drop")
+	b.CPUs, b.PidsLimit, b.Ulimits = c.Float64("cpus"), c.Int64("pids-limit"), c.StringSlice("ulimit")
+	b.Tmpfs, b.Binds, b.StopSignal = c.StringSlice("tmpfs"), c.StringSlice("volume"), c.String("stop-signal")
+	var err error
+	if b.Env, err = environment(c.StringSlice("env-file"), c.StringSlice("env")); err != nil {
+		return o, err
+	}
+	if c.IsSet("entrypoint") {
+		ep := entrypoint(c.String("entrypoint"))
+		b.Entrypoint = &ep
+	}
+	if v := c.String("memory"); v != "" {
+		if b.Memory, err = units.RAMInBytes(v); err != nil {
+			return o, fmt.Errorf("invalid --memory %q: %w", v, err)
+		}
+	}
+	if v := c.String("shm-size"); v != "" {
+		if b.ShmSize, err = units.RAMInBytes(v); err != nil {
+			return o, fmt.Errorf("invalid --shm-size %q: %w", v, err)
+		}
+	}
+	for _, opt := range c.StringSlice("security-opt") {
+		switch k, v, _ := strings.Cut(opt, "="); {
+		case k == "seccomp" && v != "":
+			b.SeccompProfile = v
+		case k == "no-new-privileges" && (v == "" || v == "true"):
+			b.NoNewPrivileges = true
+		case k == "no-new-privileges" && v == "false":
+		default:
+			return o, fmt.Errorf("invalid --security-opt %q: want seccomp=FILE|unconfined or no-new-privileges", opt)
+		}
+	}
+	if b.Labels, err = keyValues("label", c.StringSlice("label")); err != nil {
+		return o, err
+	}
+	switch n := c.String("network"); n {
+	case "none", "host":
+		b.NetworkMode = n
+	default:
+		return o, fmt.Errorf("invalid --network %q: want none or host", n)
+	}
+	if o.Restart, err = restartPolicy(c.String("restart")); err != nil {
+		return o, err
+	}
+	if o.AutoRemove && o.Restart.Name != "no" {
+		return o, errors.New("--rm and --restart cannot be used together")
+	}
+	if o.Log, err = logConfig(c.String("log-driver"), c.StringSlice("log-opt")); err != nil {
+		return o, err
+	}
+	if c.Bool("init") {
+		if err := addInit(b); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// tiniPath is Debian's static tini, bind-mounted as docker mounts its init.
+const tiniPath = "/usr/bin/tini-static"
+
+// addInit runs the command under tini at /dev/init, as docker run --init.
+func addInit(b *bundle.Options) error {
+	if _, err := os.Stat(tiniPath); err != nil {
+		return fmt.Errorf("--init needs %s (apt-get install tini): %w", tiniPath, err)
+	}
+	b.Binds = append(b.Binds, tiniPath+":/dev/init:ro")
+	b.Init = "/dev/init"
+	return nil
+}
+
+// runtimePath is --runtime, or berth-runtime beside berth, or on PATH.
+func runtimePath(c *cli.Context) string {
+	if p := c.String("runtime"); p != "" {
+		return p
+	}
+	if self, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(self), "berth-runtime"); isExecutable(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("berth-runtime"); err == nil {
+		return p
+	}
+	return "berth-runtime"
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
+}
+
+// environment reads --env-file files, then --env values; a bare KEY takes
+// the value from berth's own environment, as docker does.
+func environment(files, vars []string) ([]string, error) {
+	var env []string
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("read --env-file: %w", err)
+		}
+		sc := bufio.NewScanner(fh)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			env = append(env, line)
+		}
+		fh.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("read --env-file %s: %w", f, err)
+		}
+	}
+	for i, kv := range append(env, vars...) {
+		if !strings.Contains(kv, "=") {
+			if v, ok := os.LookupEnv(kv); ok {
+				kv = kv + "=" + v
+			}
+		}
+		if i < len(env) {
+			env[i] = kv
+		} else {
+			env = append(env, kv)
+		}
+	}
+	return env, nil
+}
+
+// entrypoint takes a JSON array or a plain command, as docker.
+func entrypoint(v string) []string {
+	if v == "" {
+		return []string{}
+	}
+	var list []string
+	if strings.HasPrefix(v, "[") && json.Unmarshal([]byte(v), &list) == nil {
+		return list
+	}
+	return []string{v}
+}
+
+func keyValues(flag string, list []string) (map[string]string, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, kv := range list {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "" {
+			return nil, fmt.Errorf("invalid --%s %q: want KEY=VALUE", flag, kv)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+func restartPolicy(v string) (container.RestartPolicy, error) {
+	name, n, hasN := strings.Cut(v, ":")
+	p := container.RestartPolicy{Name: name}
+	switch name {
+	case "no", "always", "unless-stopped":
+		if hasN {
+			return p, fmt.Errorf("invalid --restart %q: only on-failure takes a count", v)
+		}
+	case "on-failure":
+		if hasN {
+			count, err := strconv.Atoi(n)
+			if err != nil || count < 0 {
+				return p, fmt.Errorf("invalid --restart %q: bad retry count", v)
+			}
+			p.MaxRetries = count
+		}
+	default:
+		return p, fmt.Errorf("invalid --restart %q: want no, on-failure[:N], always or unless-stopped", v)
+	}
+	return p, nil
+}
+
+func logConfig(driver string, opts []string) (container.LogConfig, error) {
+	l := container.LogConfig{Driver: driver}
+	switch driver {
+	case "k8s-file", "json-file", "none":
+	default:
+		return l, fmt.Errorf("invalid --log-driver %q: want k8s-file, json-file or none", driver)
+	}
+	for _, o := range opts {
+		k, v, _ := strings.Cut(o, "=")
+		switch k {
+		case "max-size":
+			size, err := units.RAMInBytes(v)
+			if err != nil || size <= 0 {
+				return l, fmt.Errorf("invalid --log-opt %q", o)
+			}
+			l.MaxSize = size
+		case "max-file":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return l, fmt.Errorf("invalid --log-opt %q", o)
+			}
+			l.MaxFiles = n
+		default:
+			return l, fmt.Errorf("invalid --log-opt %q: want max-size= or max-file=", o)
+		}
+	}
+	return l, nil
+}
+
+// ensureImage pulls the image as --pull says.
+func ensureImage(c *cli.Context, e *env, ref string) error {
+	policy := c.String("pull")
+	switch policy {
+	case "missing", "always", "never":
+	default:
+		return fmt.Errorf("invalid --pull %q: want missing, always or never", policy)
+	}
+	_, err := image.Lookup(e.store, ref)
+	if policy == "never" || (policy == "missing" && err == nil) {
+		return err
+	}
+	if err != nil && !errors.Is(err, image.ErrNotFound) {
+		return err
+	}
+	bars := progress.New(os.Stderr)
+	_, err = image.Pull(c.Context, e.store, e.reg, ref, image.PullOptions{Progress: bars})
+	bars.Wait()
+	return err
+}
+
+func createCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "create a container",
+		ArgsUsage: "IMAGE [COMMAND [ARG...]]",
+		Flags:     createFlags(),
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, -1); err != nil {
+				return err
+			}
+			return withEnv(c, func(e *env) error {
+				ctr, err := createContainer(c, e)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.App.Writer, ctr.ID)
+				return err
+			})
+		},
+	}
+}
+
+func createContainer(c *cli.Context, e *env) (*container.Container, error) {
+	ref := c.Args().First()
+	if err := ensureImage(c, e, ref); err != nil {
+		return nil, err
+	}
+	o, err := createOptions(c, e, ref, c.Args().Tail())
+	if err != nil {
+		return nil, err
+	}
+	return container.Create(c.Context, e.store, o)
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/engine/container"
+	"github.com/berth-containers/berth/engine/monitor"
+)
+
+// monitorName is the hidden command a container's monitor runs as.
+const monitorName = "__monitor"
+
+func monitorCommandDef() *cli.Command {
+	return &cli.Command{
+		Name:   monitorName,
+		Hidden: true,
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, 1); err != nil {
+				return err
+			}
+			// fd 3: the start report to the berth that started us; fd 4,
+			// when present: its attached connection.
+			sync := os.NewFile(3, "sync")
+			var first *os.File
+			if f := os.NewFile(4, "attach"); f != nil {
+				if _, err := f.Stat(); err == nil {
+					first = f
+				}
+			}
+			var ctr *container.Container
+			err := withEnv(c, func(e *env) error {
+				var err error
+				ctr, err = container.Lookup(e.store, c.Args().First())
+				return err
+			})
+			if err != nil {
+				_, _ = sync.WriteString(err.Error())
+				return err
+			}
+			runErr := monitor.Run(c.Context, ctr, sync, first)
+			// Unmount the rootfs, and remove the container if asked.
+			return withEnv(c, func(e *env) error {
+				if ctr.AutoRemove {
+					if err := container.Remove(c.Context, e.store, ctr, false); err != nil {
+						return err
+					}
+					return runErr
+				}
+				_, _ = e.store.Unmount(ctr.ID, false)
+				return runErr
+			})
+		},
+	}
+}

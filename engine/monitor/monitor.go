@@ -1,0 +1,298 @@
+// Package monitor is the process that watches over one running container,
+// as conmon does for podman: it creates and starts the container through
+// the runtime, owns its stdio (pipes, or the pty the runtime sends), writes
+// the log, serves attached clients, reaps the container's init to record
+// its exit code, and restarts it by policy. It runs detached from the berth
+// command that started it, so no daemon is needed.
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/engine/attach"
+	"github.com/berth-containers/berth/engine/container"
+)
+
+// Monitor runs one container.
+type Monitor struct {
+	c   *container.Container
+	log *container.LogWriter
+
+	mu      sync.Mutex
+	clients map[*attach.Conn]struct{}
+	stdin   io.WriteCloser // the container's stdin (pipe or pty), when open
+	pty     *os.File
+	pid     int
+}
+
+// Run is the monitor's life. sync receives "ok" once the container runs,
+// or the reason it could not start; first, if not nil, is an attached
+// client from the start.
+func Run(ctx context.Context, c *container.Container, sync, first *os.File) error {
+	// Orphans of the runtime (the container's init) become our children,
+	// so we can wait for the init and have its exit code.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return report(sync, fmt.Errorf("monitor: become subreaper: %w", err))
+	}
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	m := &Monitor{c: c, clients: map[*attach.Conn]struct{}{}}
+	if c.Log.Driver != "none" {
+		l, err := container.OpenLog(c.LogPath(), c.Log)
+		if err != nil {
+			return report(sync, err)
+		}
+		defer l.Close()
+		m.log = l
+	}
+	ln, err := m.listen()
+	if err != nil {
+		return report(sync, err)
+	}
+	defer ln.Close()
+	if first != nil {
+		conn, err := net.FileConn(first)
+		first.Close()
+		if err == nil {
+			m.serve(conn)
+		}
+	}
+	start, _ := container.StartTime(os.Getpid())
+	if err := c.Update(func(st *container.State) error {
+		st.MonitorPid, st.MonitorStart = os.Getpid(), start
+		return nil
+	}); err != nil {
+		return report(sync, err)
+	}
+	code, err := m.runOnce(ctx, sync)
+	for err == nil && m.restart(code) {
+		time.Sleep(backoff(c.RestartCount))
+		code, err = m.runOnce(ctx, nil)
+	}
+	if err != nil {
+		_ = c.Update(func(st *container.State) error {
+			st.Status, st.Error, st.ExitCode = container.Exited, err.Error(), startCode(err)
+			st.FinishedAt = time.Now().UTC()
+			st.MonitorPid = 0
+			return nil
+		})
+		m.broadcast(attach.Error, []byte(err.Error()))
+		return report(sync, err)
+	}
+	_ = c.Update(func(st *container.State) error { st.MonitorPid = 0; return nil })
+	m.broadcastExit(code)
+	return nil
+}
+
+func startCode(err error) int {
+	var se *container.StartError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 125
+}
+
+// report tells the starting berth command how the start went (once).
+func report(sync *os.File, err error) error {
+	if sync == nil {
+		return err
+	}
+	if err == nil {
+		_, _ = sync.WriteString("ok")
+	} else {
+		_, _ = sync.WriteString(err.Error())
+	}
+	sync.Close()
+	return err
+}
+
+// restart applies the restart policy to an exit code.
+func (m *Monitor) restart(code int) bool {
+	if err := m.c.Reload(); err != nil || m.c.Stopped {
+		return false
+	}
+	p := m.c.Restart
+	switch p.Name {
+	case "always", "unless-stopped":
+	case "on-failure":
+		if code == 0 || (p.MaxRetries > 0 && m.c.RestartCount >= p.MaxRetries) {
+			return false
+		}
+	default:
+		return false
+	}
+	return m.c.Update(func(st *container.State) error { st.RestartCount++; return nil }) == nil
+}
+
+// backoff doubles from 100 ms, as docker's restart manager, up to a minute.
+func backoff(restarts int) time.Duration {
+	d := 100 * time.Millisecond << min(restarts, 10)
+	return min(d, time.Minute)
+}
+
+// runOnce creates and starts the container, waits for its init to exit and
+// records the exit; it returns the exit code, or an error if it could not
+// start.
+func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
+	c := m.c
+	rt := c.Runtime()
+	_ = rt.Delete(ctx, c.ID, true) // a leftover of a monitor that died
+	pidFile := filepath.Join(c.RunDir, container.PidFile)
+	logFile := filepath.Join(c.RunDir, "runtime.json")
+	_ = os.Remove(pidFile)
+	_ = os.Remove(logFile)
+	args := []string{"--log", logFile, "--log-format", "json", "create", "--bundle", c.Dir, "--pid-file", pidFile}
+	st, err := m.stdio()
+	if err != nil {
+		return 0, err
+	}
+	defer st.close()
+	if st.consoleSocket != "" {
+		args = append(args, "--console-socket", st.consoleSocket)
+	}
+	cmd := rt.Command(ctx, append(args, c.ID)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = st.inner[0], st.inner[1], st.inner[2]
+	if err := cmd.Run(); err != nil {
+		return 0, runtimeFailure(logFile, err)
+	}
+	st.closeInner()
+	if err := st.receivePty(m); err != nil {
+		_ = rt.Delete(ctx, c.ID, true)
+		return 0, err
+	}
+	pid, err := readPid(pidFile)
+	if err != nil {
+		_ = rt.Delete(ctx, c.ID, true)
+		return 0, err
+	}
+	copied := m.copyOutput(st)
+	if err := c.Update(func(st *container.State) error {
+		st.Status, st.Pid, st.ExitCode, st.Error = container.Running, pid, 0, ""
+		st.StartedAt = time.Now().UTC()
+		return nil
+	}); err != nil {
+		_ = rt.Delete(ctx, c.ID, true)
+		return 0, err
+	}
+	m.mu.Lock()
+	m.pid = pid
+	m.mu.Unlock()
+	if out, err := rt.Command(ctx, "--log", logFile, "--log-format", "json", "start", c.ID).CombinedOutput(); err != nil {
+		_ = rt.Delete(ctx, c.ID, true)
+		_ = c.Update(func(st *container.State) error { st.Status, st.Pid = container.Created, 0; return nil })
+		return 0, runtimeFailure(logFile, fmt.Errorf("%w: %s", err, out))
+	}
+	_ = report(sync, nil)
+	code := waitInit(pid)
+	// Output the init's children still write reaches us until they end too.
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	oom := oomKilled(c.CgroupPath)
+	_ = rt.Delete(ctx, c.ID, true)
+	m.mu.Lock()
+	m.pid, m.stdin, m.pty = 0, nil, nil
+	m.mu.Unlock()
+	err = c.Update(func(st *container.State) error {
+		st.Status, st.Pid, st.ExitCode, st.OOMKilled = container.Exited, 0, code, oom
+		st.FinishedAt = time.Now().UTC()
+		return nil
+	})
+	return code, err
+}
+
+// runtimeFailure is a StartError with the runtime's last error message.
+func runtimeFailure(logFile string, err error) error {
+	msg := lastLogError(logFile)
+	if msg == "" {
+		msg = err.Error()
+	}
+	return &container.StartError{Message: msg, Code: container.StartErrorCode(msg)}
+}
+
+// lastLogError reads the runtime's --log-format json log for the last error.
+func lastLogError(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal([]byte(lines[i]), &e) == nil && e.Level == "error" && e.Msg != "" {
+			return e.Msg
+		}
+	}
+	return ""
+}
+
+func readPid(path string) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("bad pid file %s", path)
+	}
+	return pid, nil
+}
+
+// waitInit reaps children until the init exits and returns its exit code
+// as docker reports it (128+signal for a signal).
+func waitInit(pid int) int {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			// No children: the init was reaped elsewhere; its code is unknown.
+			return 255
+		}
+		if got != pid {
+			continue
+		}
+		if ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ws.ExitStatus()
+	}
+}
+
+// oomKilled reads the container's cgroup (v2, then v1) for an OOM kill.
+func oomKilled(cgroupPath string) bool {
+	if cgroupPath == "" {
+		return false
+	}
+	for _, f := range []string{
+		filepath.Join("/sys/fs/cgroup", cgroupPath, "memory.events"),
+		filepath.Join("/sys/fs/cgroup/memory", cgroupPath, "memory.oom_control"),
+	} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok && v != "0" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/engine/container"
+	"github.com/berth-containers/berth/engine/format"
+)
+
+// psRow is one line of `ps`; its fields are what --format sees.
+type psRow struct {
+	ID         string
+	Image      string
+	Command    string
+	CreatedAt  string
+	RunningFor string
+	Status     string
+	State      string
+	Ports      string
+	Names      string
+	Labels     string
+}
+
+var psHeaders = map[string]string{"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"}
+
+func psCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ps",
+		Usage: "list containers",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers, not only running ones"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only container IDs"},
+			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate output"},
+			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter: id=, name=, status=, label=, ancestor=, exited="},
+			&cli.StringFlag{Name: "format", Usage: "Go template, `table TEMPLATE` or json"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 0, 0); err != nil {
+				return err
+			}
+			return withEnv(c, func(e *env) error {
+				all, err := container.List(e.store)
+				if err != nil {
+					return err
+				}
+				match, err := container.ParseFilters(e.store, c.StringSlice("filter"))
+				if err != nil {
+					return err
+				}
+				noTrunc := c.Bool("no-trunc")
+				var rows []psRow
+				for _, ctr := range all {
+					if err := container.Refresh(c.Context, e.store, ctr); err != nil {
+						return err
+					}
+					if !c.Bool("all") && ctr.Status != container.Running && ctr.Status != container.Paused && len(c.StringSlice("filter")) == 0 {
+						continue
+					}
+					if !match(ctr) {
+						continue
+					}
+					rows = append(rows, makePsRow(ctr, noTrunc))
+				}
+				f := c.String("format")
+				if c.Bool("quiet") {
+					f = "{{.ID}}"
+				}
+				return format.List(c.App.Writer, f,
+					"table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
+					psHeaders, rows)
+			})
+		},
+	}
+}
+
+func makePsRow(ctr *container.Container, noTrunc bool) psRow {
+	cmd := strings.Join(append([]string{ctr.Path}, ctr.Args...), " ")
+	if !noTrunc && len(cmd) > 20 {
+		cmd = cmd[:19] + "…"
+	}
+	var labels []string
+	for k, v := range ctr.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	return psRow{
+		ID: shortID(ctr.ID, noTrunc), Image: ctr.Image, Command: fmt.Sprintf("%q", cmd),
+		CreatedAt:  ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+		RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
+		Status:     statusText(ctr), State: ctr.Status, Names: ctr.Name,
+		Ports: strings.Join(ctr.Ports, ", "), Labels: strings.Join(labels, ","),
+	}
+}
+
+// statusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2 seconds ago".
+func statusText(ctr *container.Container) string {
+	switch ctr.Status {
+	case container.Running:
+		return "Up " + units.HumanDuration(time.Since(ctr.StartedAt))
+	case container.Paused:
+		return "Up " + units.HumanDuration(time.Since(ctr.StartedAt)) + " (Paused)"
+	case container.Exited:
+		return fmt.Sprintf("Exited (%d) %s ago", ctr.ExitCode, units.HumanDuration(time.Since(ctr.FinishedAt)))
+	}
+	return "Created"
+}
