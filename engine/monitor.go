@@ -39,18 +39,17 @@ func monitorCommandDef() *cli.Command {
 				_, _ = sync.WriteString(err.Error())
 				return err
 			}
-			runErr := monitor.Run(c.Context, ctr, sync, first)
-			// Unmount the rootfs, and remove the container if asked.
-			return withEnv(c, func(e *env) error {
-				if ctr.AutoRemove {
-					if err := container.Remove(c.Context, e.store, ctr, false); err != nil {
-						return err
+			// Unmount the rootfs, or remove the container if asked.
+			cleanup := func() error {
+				return withEnv(c, func(e *env) error {
+					if ctr.AutoRemove {
+						return container.Remove(c.Context, e.store, ctr, false)
 					}
-					return runErr
-				}
-				_, _ = e.store.Unmount(ctr.ID, false)
-				return runErr
-			})
+					_, err := e.store.Unmount(ctr.ID, false)
+					return err
+				})
+			}
+			return monitor.Run(c.Context, ctr, sync, first, cleanup)
 		},
 	}
 }

@@ -90,31 +90,45 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd
 }
 
 // alive tells whether pid is still the process that started at start
-// (clock ticks since boot, /proc/PID/stat field 22): a reused pid is not.
+// (clock ticks since boot, /proc/PID/stat field 22): a reused pid is not,
+// nor is a zombie nobody has reaped yet.
 func alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	got, err := StartTime(pid)
+	fields, err := statFields(pid)
+	if err != nil || fields[0] == "Z" || fields[0] == "X" {
+		return false
+	}
+	got, err := strconv.ParseUint(fields[19], 10, 64)
 	return err == nil && got == start
 }
 
 // StartTime reads a process's start time from /proc.
 func StartTime(pid int) (uint64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	fields, err := statFields(pid)
 	if err != nil {
 		return 0, err
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}
+
+// statFields are the fields of /proc/PID/stat from the third (the state) on.
+func statFields(pid int) ([]string, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
 	}
 	// The command name may hold spaces and parentheses: fields follow the last ')'.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, errors.New("malformed stat")
+		return nil, errors.New("malformed stat")
 	}
 	fields := strings.Fields(string(data[i+1:]))
 	if len(fields) < 20 {
-		return 0, errors.New("malformed stat")
+		return nil, errors.New("malformed stat")
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	return fields, nil
 }
 
 // MonitorAlive tells whether the container's monitor still runs.
@@ -178,7 +192,15 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 		return err
 	}
 	if c.Status != Running && c.Status != Paused {
-		return nil
+		if !c.MonitorAlive() {
+			return nil
+		}
+		// Between runs of a restart policy: no more runs.
+		if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
+			return err
+		}
+		_, err := WaitExit(ctx, s, c, timeout+10*time.Second)
+		return err
 	}
 	sig := c.StopSignal
 	if sig == "" {

@@ -49,10 +49,13 @@ func (l *LogWriter) Close() error {
 	return l.f.Close()
 }
 
-// Write logs p from stream ("stdout" or "stderr"), a line per entry.
+// Write logs p from stream ("stdout" or "stderr"), a line per entry. A
+// file is rotated before the line that would take it over MaxSize.
 func (l *LogWriter) Write(stream string, p []byte) error {
 	now := time.Now().UTC()
 	var buf bytes.Buffer
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	for len(p) > 0 {
 		line := p
 		partial := true
@@ -60,18 +63,20 @@ func (l *LogWriter) Write(stream string, p []byte) error {
 			line, partial = p[:i+1], false
 		}
 		p = p[len(line):]
+		buf.Reset()
 		encode(&buf, l.cfg.Driver, now, stream, partial, line)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cfg.MaxSize > 0 && l.size > 0 && l.size+int64(buf.Len()) > l.cfg.MaxSize {
-		if err := l.rotate(); err != nil {
+		if l.cfg.MaxSize > 0 && l.size > 0 && l.size+int64(buf.Len()) > l.cfg.MaxSize {
+			if err := l.rotate(); err != nil {
+				return err
+			}
+		}
+		n, err := l.f.Write(buf.Bytes())
+		l.size += int64(n)
+		if err != nil {
 			return err
 		}
 	}
-	n, err := l.f.Write(buf.Bytes())
-	l.size += int64(n)
-	return err
+	return nil
 }
 
 func encode(buf *bytes.Buffer, driver string, t time.Time, stream string, partial bool, line []byte) {

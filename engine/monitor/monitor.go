@@ -42,7 +42,10 @@ type Monitor struct {
 // Run is the monitor's life. sync receives "ok" once the container runs,
 // or the reason it could not start; first, if not nil, is an attached
 // client from the start.
-func Run(ctx context.Context, c *container.Container, sync, first *os.File) error {
+//
+// cleanup runs after the last run, before attached clients hear the exit
+// code, so that `berth run --rm` returns with everything removed.
+func Run(ctx context.Context, c *container.Container, sync, first *os.File, cleanup func() error) error {
 	// Orphans of the runtime (the container's init) become our children,
 	// so we can wait for the init and have its exit code.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -79,20 +82,22 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File) erro
 	}
 	code, err := m.runOnce(ctx, sync)
 	for err == nil && m.restart(code) {
-		time.Sleep(backoff(c.RestartCount))
 		code, err = m.runOnce(ctx, nil)
 	}
 	if err != nil {
 		_ = c.Update(func(st *container.State) error {
 			st.Status, st.Error, st.ExitCode = container.Exited, err.Error(), startCode(err)
 			st.FinishedAt = time.Now().UTC()
-			st.MonitorPid = 0
 			return nil
 		})
+	}
+	if cerr := cleanup(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
 		m.broadcast(attach.Error, []byte(err.Error()))
 		return report(sync, err)
 	}
-	_ = c.Update(func(st *container.State) error { st.MonitorPid = 0; return nil })
 	m.broadcastExit(code)
 	return nil
 }
@@ -119,11 +124,9 @@ func report(sync *os.File, err error) error {
 	return err
 }
 
-// restart applies the restart policy to an exit code.
+// restart applies the restart policy to an exit code, waiting the backoff
+// first; a stop or kill meanwhile cancels it.
 func (m *Monitor) restart(code int) bool {
-	if err := m.c.Reload(); err != nil || m.c.Stopped {
-		return false
-	}
 	p := m.c.Restart
 	switch p.Name {
 	case "always", "unless-stopped":
@@ -134,7 +137,16 @@ func (m *Monitor) restart(code int) bool {
 	default:
 		return false
 	}
-	return m.c.Update(func(st *container.State) error { st.RestartCount++; return nil }) == nil
+	time.Sleep(backoff(m.c.RestartCount))
+	restart := false
+	_ = m.c.Update(func(st *container.State) error {
+		if !st.Stopped {
+			st.RestartCount++
+			restart = true
+		}
+		return nil
+	})
+	return restart
 }
 
 // backoff doubles from 100 ms, as docker's restart manager, up to a minute.
