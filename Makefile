@@ -34,6 +34,7 @@ conformance:
 bench: deps build
 	bench/run.sh
 	bench/images.sh
+	bench/engine.sh
 
 clean:
 	rm -rf bin

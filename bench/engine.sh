@@ -1,0 +1,125 @@
+#!/bin/bash
+# bench/engine.sh: berth against podman in one run, both with berth-runtime,
+# the same busybox image, --network none and a private store each:
+#   - `run --rm busybox true`, median of BENCH_ENGINE_N interleaved rounds
+#   - `create`, `start`, `rm` of a busybox `true` container, separately
+#   - memory per idle container: RSS of berth's monitor against conmon's
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+n=${BENCH_ENGINE_N:-20}
+idle=${BENCH_IDLE:-10}
+berth=$repo/bin/berth
+runtime=$repo/bin/berth-runtime
+
+die() {
+	echo "bench-engine: $*" >&2
+	exit 1
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+[[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_ENGINE_N must be a positive integer"
+[ -x "$berth" ] && [ -x "$runtime" ] || die "bin/berth or bin/berth-runtime not found: run make build"
+have_podman=1
+command -v podman >/dev/null || { echo "bench-engine: podman not found, timing berth only" >&2; have_podman=0; }
+
+work=$(mktemp -d /var/tmp/berth-bench-engine.XXXXXX)
+B=("$berth" --root "$work/b/root" --runroot "$work/b/run" --storage-driver overlay)
+P=(podman --root "$work/p/root" --runroot "$work/p/run" --storage-driver overlay
+	--cgroup-manager cgroupfs --events-backend file --runtime "$runtime" --tmpdir "$work/p/tmp")
+cleanup() {
+	"${B[@]}" rm -f $("${B[@]}" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+	if [ "$have_podman" = 1 ]; then
+		"${P[@]}" rm -f -a >/dev/null 2>&1 || true
+		"${P[@]}" system reset -f >/dev/null 2>&1 || true
+	fi
+	grep -o "$work[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | xargs -r umount -l 2>/dev/null || true
+	rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+"$repo/contrib/busybox-image.sh" "$berth" -- --root "$work/b/root" --runroot "$work/b/run" --storage-driver overlay >/dev/null
+tools=(berth)
+if [ "$have_podman" = 1 ]; then
+	mkdir -p "$work/p/tmp"
+	"${B[@]}" save busybox:latest | "${P[@]}" load -q >/dev/null
+	tools+=(podman)
+fi
+
+# Podman asks for 1048576 open files and processes, over this host's hard caps
+# (and its conmon runs the runtime with at most 32768 processes):
+# it gets the hard limits of this host instead.
+declare -A runflags=([berth]="--network none" [podman]="--network none --ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768")
+
+# cli TOOL: the command line of a tool.
+cli() {
+	if [ "$1" = berth ]; then echo "${B[@]}"; else echo "${P[@]}"; fi
+}
+
+# timed FILE CMD...: append CMD's wall time in ms to FILE; the command's
+# stdout goes to $work/out.
+timed() {
+	local out=$1 start end
+	shift
+	start=$(date +%s%N)
+	"$@" >"$work/out" 2>"$work/err" || { cat "$work/err" >&2; die "failed: $*"; }
+	end=$(date +%s%N)
+	echo $(((end - start) / 1000000)) >>"$work/$out"
+}
+
+for tool in "${tools[@]}"; do # warm up caches
+	read -r -a T <<<"$(cli "$tool")"
+	read -r -a F <<<"${runflags[$tool]}"
+	"${T[@]}" run --rm "${F[@]}" busybox true >/dev/null
+done
+for round in $(seq "$n"); do
+	for tool in "${tools[@]}"; do
+		read -r -a T <<<"$(cli "$tool")"
+		read -r -a F <<<"${runflags[$tool]}"
+		timed "run.$tool" "${T[@]}" run --rm "${F[@]}" busybox true
+		timed "create.$tool" "${T[@]}" create "${F[@]}" busybox true
+		id=$(cat "$work/out")
+		timed "start.$tool" "${T[@]}" start "$id"
+		"${T[@]}" wait "$id" >/dev/null
+		timed "rm.$tool" "${T[@]}" rm "$id"
+	done
+done
+
+# Memory per idle container: the monitor's (conmon's) resident set.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+pss_kb() { awk '/^Pss:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
+declare -A rss pss
+for tool in "${tools[@]}"; do
+	read -r -a T <<<"$(cli "$tool")"
+	read -r -a F <<<"${runflags[$tool]}"
+	for i in $(seq "$idle"); do
+		"${T[@]}" run -d "${F[@]}" --name "idle$i" busybox sleep 1000 >/dev/null
+	done
+	sleep 1
+	if [ "$tool" = berth ]; then
+		pids=$(pgrep -f -- "--root $work/b/root .*__monitor" || true)
+	else
+		pids=$(pgrep -f -- "conmon .*$work/p/" || true)
+	fi
+	tr=0 tp=0 count=0
+	for p in $pids; do
+		tr=$((tr + $(rss_kb "$p"))) tp=$((tp + $(pss_kb "$p"))) count=$((count + 1))
+	done
+	[ "$count" -gt 0 ] || die "no monitor processes found for $tool"
+	rss[$tool]=$((tr / count)) pss[$tool]=$((tp / count))
+	"${T[@]}" rm -f $(for i in $(seq "$idle"); do echo "idle$i"; done) >/dev/null
+done
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+echo
+echo "Engine, busybox true with berth-runtime, --network none, $n rounds (median ms)"
+printf '%-7s %8s %8s %8s %8s %14s %14s\n' tool run create start rm "monitor RSS KiB" "monitor PSS KiB"
+for tool in "${tools[@]}"; do
+	printf '%-7s %8s %8s %8s %8s %14s %14s\n' "$tool" "$(median "$work/run.$tool")" "$(median "$work/create.$tool")" \
+		"$(median "$work/start.$tool")" "$(median "$work/rm.$tool")" "${rss[$tool]}" "${pss[$tool]}"
+done
+if [ "$have_podman" = 1 ]; then
+	for op in run create start rm; do
+		echo "$op: berth/podman = $(awk -v b="$(median "$work/$op.berth")" -v p="$(median "$work/$op.podman")" 'BEGIN {printf "%.2f", b/p}')"
+	done
+fi
