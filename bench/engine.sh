@@ -85,10 +85,13 @@ for round in $(seq "$n"); do
 	done
 done
 
-# Memory per idle container: the monitor's (conmon's) resident set.
+# Memory per idle container: the monitor's (conmon's) resident set, its
+# proportional share (binary pages shared by all monitors count once
+# overall), and its private dirty memory, what each further container costs.
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
-declare -A rss pss
+priv_kb() { awk '/^Private_Dirty:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
+declare -A rss pss priv
 for tool in "${tools[@]}"; do
 	read -r -a T <<<"$(cli "$tool")"
 	read -r -a F <<<"${runflags[$tool]}"
@@ -101,22 +104,26 @@ for tool in "${tools[@]}"; do
 	else
 		pids=$(pgrep -f -- "conmon .*$work/p/" || true)
 	fi
-	tr=0 tp=0 count=0
+	tr=0 tp=0 td=0 count=0
 	for p in $pids; do
-		tr=$((tr + $(rss_kb "$p"))) tp=$((tp + $(pss_kb "$p"))) count=$((count + 1))
+		tr=$((tr + $(rss_kb "$p"))) tp=$((tp + $(pss_kb "$p"))) td=$((td + $(priv_kb "$p"))) count=$((count + 1))
 	done
 	[ "$count" -gt 0 ] || die "no monitor processes found for $tool"
-	rss[$tool]=$((tr / count)) pss[$tool]=$((tp / count))
-	"${T[@]}" rm -f $(for i in $(seq "$idle"); do echo "idle$i"; done) >/dev/null
+	rss[$tool]=$((tr / count)) pss[$tool]=$((tp / count)) priv[$tool]=$((td / count))
+	names=$(for i in $(seq "$idle"); do echo "idle$i"; done)
+	# kill first: podman's rm -f would give each sleep 10 s to heed SIGTERM.
+	"${T[@]}" kill $names >/dev/null
+	"${T[@]}" rm -f $names >/dev/null
 done
 
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 echo
-echo "Engine, busybox true with berth-runtime, --network none, $n rounds (median ms)"
-printf '%-7s %8s %8s %8s %8s %14s %14s\n' tool run create start rm "monitor RSS KiB" "monitor PSS KiB"
+echo "Engine, busybox true with berth-runtime, --network none, $n rounds (median ms);"
+echo "monitor memory averaged over $idle idle containers (KiB)"
+printf '%-7s %7s %7s %7s %7s %12s %12s %12s\n' tool run create start rm "monitor RSS" "monitor PSS" "private"
 for tool in "${tools[@]}"; do
-	printf '%-7s %8s %8s %8s %8s %14s %14s\n' "$tool" "$(median "$work/run.$tool")" "$(median "$work/create.$tool")" \
-		"$(median "$work/start.$tool")" "$(median "$work/rm.$tool")" "${rss[$tool]}" "${pss[$tool]}"
+	printf '%-7s %7s %7s %7s %7s %12s %12s %12s\n' "$tool" "$(median "$work/run.$tool")" "$(median "$work/create.$tool")" \
+		"$(median "$work/start.$tool")" "$(median "$work/rm.$tool")" "${rss[$tool]}" "${pss[$tool]}" "${priv[$tool]}"
 done
 if [ "$have_podman" = 1 ]; then
 	for op in run create start rm; do

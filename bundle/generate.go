@@ -3,6 +3,7 @@ package bundle
 import (
 	"errors"
 	"fmt"
+	"github.com/moby/sys/capability"
 	"maps"
 	"os"
 	"path/filepath"
@@ -56,6 +57,9 @@ func Generate(img *v1.Image, rootfs string, o Options) (*specs.Spec, error) {
 		return nil, fmt.Errorf("rootfs %s is not a directory", root)
 	}
 	s := spec.Default()
+	// What bundles use is all in runtime-spec 1.0.2, and older runtimes
+	// (crun 1.8) refuse versions they do not know; podman writes the same.
+	s.Version = "1.0.2-dev"
 	s.Root = &specs.Root{Path: root, Readonly: o.ReadOnly}
 	s.Linux.CgroupsPath = o.CgroupsPath
 	newNet, err := setNetwork(s, o.NetworkMode)
@@ -261,7 +265,7 @@ func setSecurity(s *specs.Spec, o Options) error {
 func capabilitySet(o Options) ([]string, error) {
 	all := capabilities.Names()
 	if o.Privileged {
-		return all, nil
+		return PrivilegedCapabilities(), nil
 	}
 	add, err := capNames(o.CapAdd, all)
 	if err != nil {
@@ -391,4 +395,20 @@ func annotations(img *v1.Image, o Options) (map[string]string, error) {
 		return nil, nil
 	}
 	return a, nil
+}
+
+// PrivilegedCapabilities are what a privileged process gets: every
+// capability in our own bounding set, which a runtime we start can grant
+// (all of them on a host; fewer when berth runs in a container denied some,
+// where asking for all would fail), as podman does.
+func PrivilegedCapabilities() []string {
+	var out []string
+	caps, _ := capability.ListSupported()
+	for _, c := range caps {
+		if ok, err := capability.GetBound(c); err == nil && ok {
+			out = append(out, "CAP_"+strings.ToUpper(c.String()))
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -74,6 +74,7 @@ func newApp() *cli.App {
 		Commands: append(append(imageCommands(), containerCommands()...),
 			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
 			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand()}},
+			volumeCommand(),
 		),
 	}
 }
@@ -92,6 +93,9 @@ func containerCommands() []*cli.Command {
 	return []*cli.Command{
 		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
 		rmCommand(), psCommand(), logsCommand(), waitCommand(), attachCommand(), monitorCommandDef(),
+		bundleCommand(),
+		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
+		cpCommand(), commitCommand(), exportCommand(), eventsCommand(),
 		{Name: "container", Usage: "manage containers", Subcommands: containerSubcommands()},
 	}
 }
@@ -102,6 +106,8 @@ func containerSubcommands() []*cli.Command {
 		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
 		rmCommand(), renamed(psCommand(), "ls", "list"), logsCommand(), waitCommand(), attachCommand(),
 		inspectCommand("container"), containerPruneCommand(),
+		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
+		cpCommand(), commitCommand(), exportCommand(),
 	}
 }
 

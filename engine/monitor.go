@@ -17,7 +17,9 @@ func monitorCommandDef() *cli.Command {
 		Name:   monitorName,
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, 1); err != nil {
+			// ID DIR RUNDIR: the record is read from its directories,
+			// the store is opened only to clean up at the end.
+			if err := needArgs(c, 3, 3); err != nil {
 				return err
 			}
 			// fd 3: the start report to the berth that started us; fd 4,
@@ -29,12 +31,7 @@ func monitorCommandDef() *cli.Command {
 					first = f
 				}
 			}
-			var ctr *container.Container
-			err := withEnv(c, func(e *env) error {
-				var err error
-				ctr, err = container.Lookup(e.store, c.Args().First())
-				return err
-			})
+			ctr, err := container.Open(c.Args().Get(1), c.Args().Get(2))
 			if err != nil {
 				_, _ = sync.WriteString(err.Error())
 				return err

@@ -62,7 +62,7 @@ func removeAfterFailedStart(c *cli.Context, e *env, ctr *container.Container, er
 
 // monitorCommand is this berth binary in monitor mode, with the global
 // flags that find the same store.
-func monitorCommand(c *cli.Context, e *env, id string) (*exec.Cmd, error) {
+func monitorCommand(c *cli.Context, e *env, ctr *container.Container) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find berth's binary: %w", err)
@@ -77,13 +77,13 @@ func monitorCommand(c *cli.Context, e *env, id string) (*exec.Cmd, error) {
 	if p := c.String("config"); p != "" {
 		args = append(args, "--config", p)
 	}
-	return exec.Command(self, append(args, monitorName, id)...), nil
+	return exec.Command(self, append(args, monitorName, ctr.ID, ctr.Dir, ctr.RunDir)...), nil
 }
 
 // startContainer starts ctr through its monitor; attach, if not nil, is
 // the monitor's first client.
 func startContainer(c *cli.Context, e *env, ctr *container.Container, attachEnd *os.File) error {
-	cmd, err := monitorCommand(c, e, ctr.ID)
+	cmd, err := monitorCommand(c, e, ctr)
 	if err != nil {
 		return err
 	}

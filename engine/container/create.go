@@ -17,6 +17,7 @@ import (
 	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/bundle"
+	"github.com/berth-containers/berth/engine/events"
 	"github.com/berth-containers/berth/engine/image"
 )
 
@@ -56,7 +57,7 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 		return nil, err
 	}
 	id := randomID()
-	sc, err := s.CreateContainer(id, []string{o.Name}, img.ID, "", "", nil)
+	sc, err := s.CreateContainer(id, []string{o.Name}, img.ID, "", creatorMark(), nil)
 	if errors.Is(err, storage.ErrDuplicateName) {
 		return nil, fmt.Errorf("the container name %q is already in use", o.Name)
 	}
@@ -81,6 +82,7 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 	if err := writeJSON(filepath.Join(c.Dir, stateFile), &c.State); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)
 	}
+	events.Container(s.RunRoot(), "create", c.ID, c.Image, c.Name)
 	return c, nil
 }
 
@@ -168,6 +170,25 @@ func imageConfig(s storage.Store, id string) (*ocispec.Image, error) {
 		return nil, fmt.Errorf("image %s: config: %w", short(id), err)
 	}
 	return &img, nil
+}
+
+// creatorMark names this process in the storage record until berth's own
+// record is written: a record without ours whose creator is dead was left
+// by a berth killed in the middle of create (see List).
+func creatorMark() string {
+	start, _ := StartTime(os.Getpid())
+	return fmt.Sprintf("creating %d %d", os.Getpid(), start)
+}
+
+// abandoned tells whether a storage container's creator died before
+// writing berth's record.
+func abandoned(metadata string) bool {
+	var pid int
+	var start uint64
+	if n, _ := fmt.Sscanf(metadata, "creating %d %d", &pid, &start); n != 2 {
+		return false
+	}
+	return !alive(pid, start)
 }
 
 func randomID() string {

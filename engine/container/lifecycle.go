@@ -14,6 +14,8 @@ import (
 
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/engine/events"
 )
 
 // StartError is a container that could not start, with docker's exit code
@@ -25,8 +27,9 @@ type StartError struct {
 
 func (e *StartError) Error() string { return e.Message }
 
-// startErrorCode maps the runtime's words to docker's exit codes, as dockerd does.
+// StartErrorCode maps the runtime's words to docker's exit codes, as dockerd does.
 func StartErrorCode(msg string) int {
+	msg = strings.ToLower(msg) // crun says "No such file or directory"
 	switch {
 	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
 		return 127
@@ -182,6 +185,8 @@ func Kill(ctx context.Context, s storage.Store, c *Container, signal string) err
 	if err := c.Runtime().Kill(ctx, c.ID, signal); err != nil {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
+	thawKilled(ctx, c, signal)
+	events.Container(s.RunRoot(), "kill", c.ID, c.Image, c.Name, "signal", signal)
 	return nil
 }
 
@@ -202,6 +207,7 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 		_, err := WaitExit(ctx, s, c, timeout+10*time.Second)
 		return err
 	}
+	defer events.Container(s.RunRoot(), "stop", c.ID, c.Image, c.Name)
 	sig := c.StopSignal
 	if sig == "" {
 		sig = "SIGTERM"
@@ -216,7 +222,8 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 		}
 		return err
 	}
-	if _, err := WaitExit(ctx, s, c, timeout); err == nil {
+	// At least a moment: 0 would mean no limit to WaitExit.
+	if _, err := WaitExit(ctx, s, c, max(timeout, time.Millisecond)); err == nil {
 		return nil
 	}
 	_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
@@ -272,12 +279,17 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 			return err
 		}
 		_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
+		thawKilled(ctx, c, "SIGKILL")
 		if _, err := WaitExit(ctx, s, c, 10*time.Second); err != nil {
 			return fmt.Errorf("remove %s: %w", c.Name, err)
 		}
 	}
-	if err := c.Runtime().Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ErrNoRuntimeContainer) {
-		return fmt.Errorf("remove %s: %w", c.Name, err)
+	// The monitor deletes the runtime's container when it exits, and
+	// Refresh when the monitor died: only one that still runs needs it.
+	if c.Status != Exited && c.Status != Created {
+		if err := c.Runtime().Delete(ctx, c.ID, true); err != nil && !errors.Is(err, ErrNoRuntimeContainer) {
+			return fmt.Errorf("remove %s: %w", c.Name, err)
+		}
 	}
 	if _, err := s.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
 		return fmt.Errorf("remove %s: unmount: %w", c.Name, err)
@@ -286,5 +298,6 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 		return fmt.Errorf("remove %s: %w", c.Name, err)
 	}
 	_ = os.RemoveAll(c.RunDir)
+	events.Container(s.RunRoot(), "destroy", c.ID, c.Image, c.Name)
 	return nil
 }

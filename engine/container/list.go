@@ -11,7 +11,8 @@ import (
 )
 
 // List returns berth's containers, newest first. Storage containers
-// without berth's record (made by other tools) are skipped.
+// without berth's record are skipped: being created, made by other tools,
+// or left by a berth killed during create, which are removed here.
 func List(s storage.Store) ([]*Container, error) {
 	scs, err := s.Containers()
 	if err != nil {
@@ -21,7 +22,11 @@ func List(s storage.Store) ([]*Container, error) {
 	for i := range scs {
 		c, err := load(s, &scs[i])
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // being created or removed, or not ours
+			if abandoned(scs[i].Metadata) {
+				_, _ = s.Unmount(scs[i].ID, true)
+				_ = s.DeleteContainer(scs[i].ID)
+			}
+			continue
 		}
 		if err != nil {
 			return nil, err

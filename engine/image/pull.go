@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.podman.io/storage"
 
+	"github.com/berth-containers/berth/engine/events"
 	"github.com/berth-containers/berth/engine/registry"
 )
 
@@ -55,6 +56,7 @@ func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr strin
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
 		}
+		events.Image(s.RunRoot(), "pull", Canonical(ref), Repository(ref))
 		return stored, nil
 	}
 	return nil, lastErr

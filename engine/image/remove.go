@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/events"
 )
 
 // Tag gives the image src the names targets.
@@ -30,6 +32,7 @@ func Tag(s storage.Store, src string, targets []string) error {
 	if err := s.AddNames(img.ID, names); err != nil {
 		return fmt.Errorf("tag %s: %w", src, err)
 	}
+	events.Image(s.RunRoot(), "tag", "sha256:"+img.ID, names...)
 	return nil
 }
 
@@ -57,6 +60,7 @@ func Remove(s storage.Store, ref string, force bool) (*Removal, error) {
 		if err := s.RemoveNames(img.ID, []string{n}); err != nil {
 			return nil, fmt.Errorf("untag %s: %w", ref, err)
 		}
+		events.Image(s.RunRoot(), "untag", "sha256:"+img.ID, n)
 		return &Removal{Untagged: []string{n}}, nil
 	}
 	if byID && len(img.Names) > 1 && !force {
@@ -69,6 +73,8 @@ func Remove(s storage.Store, ref string, force bool) (*Removal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delete image %s: %w", short(img.ID), err)
 	}
+	events.Image(s.RunRoot(), "untag", "sha256:"+img.ID, img.Names...)
+	events.Image(s.RunRoot(), "delete", "sha256:"+img.ID)
 	r := &Removal{Untagged: img.Names, Deleted: []string{"sha256:" + img.ID}}
 	for _, l := range layers {
 		r.Deleted = append(r.Deleted, "sha256:"+l)
@@ -127,6 +133,7 @@ func Prune(s storage.Store, all bool) (ids []string, freed int64, err error) {
 			return ids, freed, fmt.Errorf("delete image %s: %w", short(img.ID), err)
 		}
 		ids = append(ids, "sha256:"+img.ID)
+		events.Image(s.RunRoot(), "delete", "sha256:"+img.ID)
 		for _, l := range layers {
 			freed += sizes[l]
 		}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth-containers/berth/engine/attach"
 	"github.com/berth-containers/berth/engine/container"
+	"github.com/berth-containers/berth/engine/events"
 )
 
 // Monitor runs one container.
@@ -161,7 +162,6 @@ func backoff(restarts int) time.Duration {
 func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	c := m.c
 	rt := c.Runtime()
-	_ = rt.Delete(ctx, c.ID, true) // a leftover of a monitor that died
 	pidFile := filepath.Join(c.RunDir, container.PidFile)
 	logFile := filepath.Join(c.RunDir, "runtime.json")
 	_ = os.Remove(pidFile)
@@ -175,10 +175,20 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	if st.consoleSocket != "" {
 		args = append(args, "--console-socket", st.consoleSocket)
 	}
-	cmd := rt.Command(ctx, append(args, c.ID)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = st.inner[0], st.inner[1], st.inner[2]
-	if err := cmd.Run(); err != nil {
-		return 0, runtimeFailure(logFile, err)
+	create := func() error {
+		cmd := rt.Command(ctx, append(args, c.ID)...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = st.inner[0], st.inner[1], st.inner[2]
+		return cmd.Run()
+	}
+	if err := create(); err != nil {
+		// A runtime container left by a monitor that died: replace it.
+		if !strings.Contains(lastLogError(logFile), "already exists") {
+			return 0, runtimeFailure(logFile, err)
+		}
+		_ = rt.Delete(ctx, c.ID, true)
+		if err := create(); err != nil {
+			return 0, runtimeFailure(logFile, err)
+		}
 	}
 	st.closeInner()
 	if err := st.receivePty(m); err != nil {
@@ -207,6 +217,7 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 		_ = c.Update(func(st *container.State) error { st.Status, st.Pid = container.Created, 0; return nil })
 		return 0, runtimeFailure(logFile, fmt.Errorf("%w: %s", err, out))
 	}
+	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name)
 	_ = report(sync, nil)
 	code := waitInit(pid)
 	// Output the init's children still write reaches us until they end too.
@@ -219,6 +230,7 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	m.mu.Lock()
 	m.pid, m.stdin, m.pty = 0, nil, nil
 	m.mu.Unlock()
+	events.Container(events.RunRootOf(c.RunDir), "die", c.ID, c.Image, c.Name, "exitCode", strconv.Itoa(code))
 	err = c.Update(func(st *container.State) error {
 		st.Status, st.Pid, st.ExitCode, st.OOMKilled = container.Exited, 0, code, oom
 		st.FinishedAt = time.Now().UTC()

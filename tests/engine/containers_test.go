@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.podman.io/storage"
 )
 
 // withBusybox gives the engine the built-in busybox image.
@@ -23,18 +25,30 @@ func withBusybox(t testing.TB, e *engine) {
 	}
 }
 
-// runtimes are the OCI runtimes the container tests run with.
+// runtimes are the OCI runtimes the container tests run with: berth's
+// default (berth-runtime beside berth), runc, and crun through the wrapper
+// that hides this hybrid host's cgroup2 controllers from it.
 func runtimes(t *testing.T) []string {
-	list := []string{""} // berth's default: berth-runtime beside berth
+	list := []string{""}
 	if _, err := exec.LookPath("runc"); err == nil {
 		list = append(list, "runc")
+	}
+	if _, err := exec.LookPath("crun"); err == nil {
+		wrapper, err := filepath.Abs("../conformance/crun-wrapper.sh")
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, wrapper)
 	}
 	return list
 }
 
 func runtimeName(r string) string {
-	if r == "" {
+	switch {
+	case r == "":
 		return "berth-runtime"
+	case strings.HasSuffix(r, "crun-wrapper.sh"):
+		return "crun"
 	}
 	return r
 }
@@ -129,8 +143,15 @@ func TestRunOptions(t *testing.T) {
 func TestDetachedLifecycle(t *testing.T) {
 	e := newEngine(t)
 	withBusybox(t, e)
-	id := strings.TrimSpace(e.ok("run", "-d", "--name", "ticker", "busybox", "sh", "-c",
-		"trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"))
+	for _, rt := range runtimes(t) {
+		t.Run(runtimeName(rt), func(t *testing.T) { detachedLifecycle(t, e, rt) })
+	}
+}
+
+func detachedLifecycle(t *testing.T, e *engine, rt string) {
+	flags := runFlags(rt)[1:]
+	id := strings.TrimSpace(e.ok(append(append([]string{"run"}, flags...), "-d", "--name", "ticker", "busybox", "sh", "-c",
+		"trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done")...))
 	if len(id) != 64 {
 		t.Fatalf("run -d printed %q", id)
 	}
@@ -420,4 +441,64 @@ func TestLogDrivers(t *testing.T) {
 	e.ok("run", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "x")
 	e.fail("keeps no log", "logs", "quiet")
 	e.fail("invalid --log-driver", "run", "--log-driver", "syslog", "busybox", "true")
+}
+
+// TestAbandonedCreate: a berth killed during create leaves a storage
+// container without berth's record; the next listing removes it, while one
+// whose creator still lives is left alone.
+func TestAbandonedCreate(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	imgID := strings.TrimSpace(e.ok("images", "-q", "--no-trunc"))
+	imgID = strings.TrimPrefix(imgID, "sha256:")
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleeper.Process.Kill()
+	stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", sleeper.Process.Pid))
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	withStore(t, e, func(s storage.Store) {
+		if _, err := s.CreateContainer("", []string{"dead"}, imgID, "", "creating 999999 1", nil); err != nil {
+			t.Fatal(err)
+		}
+		mark := fmt.Sprintf("creating %d %s", sleeper.Process.Pid, fields[19])
+		if _, err := s.CreateContainer("", []string{"busy"}, imgID, "", mark, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e.ok("ps", "-a")
+	withStore(t, e, func(s storage.Store) {
+		cs, _ := s.Containers()
+		if len(cs) != 1 || cs[0].Names[0] != "busy" {
+			t.Errorf("storage containers after ps: %+v", cs)
+		}
+	})
+}
+
+// TestSignalProxy: a signal sent to a foreground `berth run` reaches the
+// container, whose exit code berth then exits with.
+func TestSignalProxy(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	c := e.cmd("run", "--rm", "--init", "busybox", "sh", "-c", `trap 'echo got TERM; exit 5' TERM; echo ready; while true; do sleep 0.1; done`)
+	out, _ := c.StdoutPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("first line %q", sc.Text())
+	}
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.Scan() || sc.Text() != "got TERM" {
+		t.Errorf("after SIGTERM: %q", sc.Text())
+	}
+	err := c.Wait()
+	var ee *exec.ExitError
+	if !asExit(err, &ee) || ee.ExitCode() != 5 {
+		t.Errorf("berth run exit: %v, want 5", err)
+	}
 }

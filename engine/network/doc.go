@@ -1,0 +1,114 @@
+// Package network gives berth containers their networks: named bridge
+// networks described by CNI configuration lists, and per-container network
+// namespaces ("sandboxes") attached to them with the standard CNI plugins
+// (bridge, host-local, portmap, firewall, tuning), the way podman's CNI
+// backend does.
+//
+// # Layout
+//
+// A Manager works on the two directories given to New (besides the CNI
+// plugin directories):
+//
+//	confDir/<name>.conflist       one CNI conflist per network (persistent)
+//	runDir/network.lock           flock taken by every change (all berth processes)
+//	runDir/netns/<containerID>    the container's network namespace, bind-mounted
+//	runDir/attachments/<id>.json  the sandbox record: netns path, every attachment
+//	                              with the exact CNI config, CNI_ARGS, runtimeConfig
+//	                              and ADD result used, aliases, IP, published ports
+//	runDir/ipam/<network>/        host-local's leases (its dataDir)
+//
+// runDir is meant to be on a tmpfs (/run/berth/network): after a reboot no
+// namespace, veth, lease or iptables rule survives, and neither do the
+// records. The records are all Teardown and Peers need: a network's conflist
+// may change or go away while a container is attached and its teardown still
+// uses the configuration its setup used.
+//
+// # Networks
+//
+// Create writes a conflist of bridge (isGateway, ipMasq, hairpinMode) with
+// host-local IPAM, then portmap, firewall (iptables backend) and tuning. An
+// internal network's bridge has isGateway and ipMasq false, its IPAM has no
+// routes, and it has no portmap: its containers have no default route, no
+// masquerade and cannot publish ports. Labels and the creation time are kept
+// in the conflist's top-level "args" under "berth_labels" and
+// "berth_created", which libcni and the plugins ignore. Subnets are IPv4; an
+// empty one is the first free 10.89.N.0/24 (not overlapping another network or
+// an address on a host interface), an empty bridge name the first free
+// berthN (N ≥ 1; berth0 belongs to the default network "berth",
+// 10.88.0.0/16, which EnsureDefault writes on first use). Names follow
+// docker's rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*); "none", "host", "bridge",
+// "container", "private", "ns", "slirp4netns", "pasta" and "default" are
+// reserved for network modes.
+//
+// # Sandboxes
+//
+// Setup creates the container's network namespace itself (unshare in a
+// locked OS thread, bind-mounted at runDir/netns/<containerID>, loopback
+// up), then runs CNI ADD for each attachment in order, naming the
+// interfaces eth0, eth1, ... The OCI runtime is then given NetnsPath as the
+// container's network namespace path. Because the namespace is held by a
+// mount, it outlives the container's processes: a container killed hard
+// still has its namespace, and Teardown (CNI DEL of every attachment in
+// reverse order, then unmount and remove) cleans everything. Teardown also
+// works when the namespace is already gone (DEL without CNI_NETNS, then
+// berth removes the masquerade chain and lease the bridge plugin cannot find
+// without it), on half-made sandboxes, and a second time (a no-op). Setup
+// undoes everything it did when it fails. The record is written before the
+// namespace is made, before each ADD and after each plugin's result, so a
+// crash at any point leaves what Repair needs to tear it down. Before
+// anything is made Setup checks the networks exist, requested addresses
+// (in the subnet, not taken), aliases, ports, and that no other host
+// interface has an address in a network's subnet (podman's podman0 is on
+// 10.88.0.0/16 too: two bridges with one subnet break each other).
+//
+// Plugins that would do nothing are not run, on ADD nor on DEL: portmap
+// when the attachment publishes no port, tuning when it has no setting
+// (each costs an exec, portmap's DEL a dozen iptables calls). On DEL, a
+// plugin that cannot be found is skipped (it cannot have done anything, or
+// cannot undo it); DEL goes on through the other plugins when one fails.
+//
+// Published ports go to the portmap plugin of the first non-internal
+// attachment only (one DNAT rule per port); a host port 0 is
+// replaced by a free port of the host (bound and released, the way docker
+// and podman pick one) and Sandbox.Ports tells the chosen ones. A host port
+// already published by another sandbox or bound on the host is refused.
+// Nothing keeps the port bound afterwards: a host process that binds it later
+// only receives traffic the DNAT rules do not catch.
+//
+// Containers on different (non-internal) networks cannot reach each other:
+// berth keeps the filter chains BERTH-ISOLATION-1 (jumped to first from
+// FORWARD) and BERTH-ISOLATION-2, docker-style, with a pair of rules per
+// bridge, added on Setup/Connect and removed with the network.
+//
+// Connect and Disconnect add and remove one attachment of a set-up sandbox;
+// connected networks publish no ports. Peers lists the containers attached to
+// a network, with their names, aliases and addresses, for /etc/hosts.
+//
+// # Host requirements
+//
+// Root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), the CNI plugins in one of the
+// plugin directories (New's default: podman's list), an iptables binary in
+// PATH (the plugins call it too; legacy or nft, whichever "iptables" is).
+// The bridge plugin turns on net.ipv4.ip_forward for gateway networks, and
+// portmap sets net.ipv4.conf.<bridge>.route_localnet=1 so that a port
+// published on all addresses or on 127.0.0.1 answers on 127.0.0.1 (its DNAT
+// from loopback is masqueraded, snat being on by default); berth itself sets
+// no sysctl. Only IPv4 is handled.
+//
+// # Locking and errors
+//
+// Every method is safe for concurrent use by goroutines and by berth
+// processes sharing runDir: changes hold an exclusive flock on
+// runDir/network.lock for their whole duration (like podman's CNI backend,
+// so sandboxes are set up one at a time); List, Inspect, Peers and Sandbox
+// only read files that are replaced by rename. Errors are single lines with
+// context; the package never prints.
+//
+// The CNI plugins are run by this package's own small executor (the CNI
+// exec protocol: CNI_* environment, configuration on stdin, result or error
+// on stdout), which builds each plugin's configuration the way libcni does
+// (name, cniVersion, prevResult, runtimeConfig for declared capabilities).
+// libcni itself is not used because its invoke package pulls in
+// go.opentelemetry.io/otel, which is not among the module's requirements;
+// the result and version types come from github.com/containernetworking/cni.
+package network
