@@ -15,8 +15,10 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/bundle"
+	"github.com/berth-containers/berth/engine/config"
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/network"
 	"github.com/berth-containers/berth/engine/progress"
 )
 
@@ -51,7 +53,11 @@ func createFlags() []cli.Flag {
 		&cli.IntFlag{Name: "stop-timeout", Usage: "seconds to wait before killing on stop (default 10)"},
 		&cli.StringFlag{Name: "restart", Value: "no", Usage: "no, on-failure[:N], always, unless-stopped"},
 		&cli.StringFlag{Name: "runtime", Usage: "OCI runtime `PATH` (default berth-runtime)"},
-		&cli.StringFlag{Name: "network", Aliases: []string{"net"}, Value: "none", Usage: "none or host"},
+		&cli.StringSliceFlag{Name: "network", Aliases: []string{"net"}, Usage: "bridge (default), NAME, none, host or container:NAME; NAME may repeat"},
+		&cli.StringFlag{Name: "ip", Usage: "IPv4 address on the (first) network"},
+		&cli.StringSliceFlag{Name: "network-alias", Usage: "another name of the container on its (first) network"},
+		&cli.StringSliceFlag{Name: "publish", Aliases: []string{"p"}, Usage: "publish a port: `[IP:][HOSTPORT:]PORT[/PROTO]`"},
+		&cli.BoolFlag{Name: "publish-all", Aliases: []string{"P"}, Usage: "publish the image's exposed ports on random host ports"},
 		&cli.StringSliceFlag{Name: "add-host", Usage: "add `NAME:IP` to /etc/hosts"},
 		&cli.StringSliceFlag{Name: "dns", Usage: "nameserver for /etc/resolv.conf"},
 		&cli.StringFlag{Name: "log-driver", Value: "k8s-file", Usage: "k8s-file, json-file or none"},
@@ -106,11 +112,8 @@ func createOptions(c *cli.Context, e *env, img string, args []string) (container
 	if b.Labels, err = keyValues("label", c.StringSlice("label")); err != nil {
 		return o, err
 	}
-	switch n := c.String("network"); n {
-	case "none", "host":
-		b.NetworkMode = n
-	default:
-		return o, fmt.Errorf("invalid --network %q: want none or host", n)
+	if o.Network, err = networkOptions(c, e, img); err != nil {
+		return o, err
 	}
 	if o.Restart, err = restartPolicy(c.String("restart")); err != nil {
 		return o, err
@@ -331,4 +334,51 @@ func createContainer(c *cli.Context, e *env) (*container.Container, error) {
 		return nil, err
 	}
 	return container.Create(c.Context, e.store, o)
+}
+
+// networkOptions reads --network, --ip, --network-alias, -p and -P.
+func networkOptions(c *cli.Context, e *env, img string) (container.NetworkOptions, error) {
+	o := container.NetworkOptions{Ports: c.StringSlice("publish")}
+	o.ConfDir, o.RunDir = networkDirs(c, e)
+	nets := c.StringSlice("network")
+	for _, n := range nets {
+		switch {
+		case n == "none" || n == "host" || strings.HasPrefix(n, "container:"):
+			if len(nets) > 1 {
+				return o, fmt.Errorf("--network %s cannot be combined with other networks", n)
+			}
+			o.Mode = n
+		case n == "bridge" || n == "default":
+			o.Attachments = append(o.Attachments, network.Attachment{})
+		default:
+			o.Attachments = append(o.Attachments, network.Attachment{Network: n})
+		}
+	}
+	if o.Mode == "" && len(o.Attachments) == 0 {
+		o.Attachments = []network.Attachment{{}}
+	}
+	if ip, aliases := c.String("ip"), c.StringSlice("network-alias"); ip != "" || len(aliases) > 0 {
+		if o.Mode != "" {
+			return o, fmt.Errorf("--ip and --network-alias need a network, not --network %s", o.Mode)
+		}
+		o.Attachments[0].IP, o.Attachments[0].Aliases = ip, aliases
+	}
+	if c.Bool("publish-all") {
+		exposed, err := image.ExposedPorts(e.store, img)
+		if err != nil {
+			return o, err
+		}
+		o.Ports = append(o.Ports, exposed...)
+	}
+	return o, nil
+}
+
+// networkDirs are the network manager's: conflists beside the
+// configuration file (/etc/berth/networks), state under the run root.
+func networkDirs(c *cli.Context, e *env) (confDir, runDir string) {
+	path := c.String("config")
+	if path == "" {
+		path = config.DefaultPath()
+	}
+	return filepath.Join(filepath.Dir(path), "networks"), filepath.Join(e.cfg.Storage.RunRoot, "network")
 }

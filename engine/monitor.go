@@ -38,6 +38,9 @@ func monitorCommandDef() *cli.Command {
 			}
 			// Unmount the rootfs, or remove the container if asked.
 			cleanup := func() error {
+				if err := container.TeardownNetwork(c.Context, ctr); err != nil {
+					return err
+				}
 				return withEnv(c, func(e *env) error {
 					if ctr.AutoRemove {
 						return container.Remove(c.Context, e.store, ctr, false)

@@ -92,7 +92,7 @@ func makePsRow(ctr *container.Container, noTrunc bool) psRow {
 		CreatedAt:  ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
 		Status:     statusText(ctr), State: ctr.Status, Names: ctr.Name,
-		Ports: strings.Join(ctr.Ports, ", "), Labels: strings.Join(labels, ","),
+		Ports: publishedText(ctr), Labels: strings.Join(labels, ","),
 	}
 }
 
@@ -107,4 +107,13 @@ func statusText(ctr *container.Container) string {
 		return fmt.Sprintf("Exited (%d) %s ago", ctr.ExitCode, units.HumanDuration(time.Since(ctr.FinishedAt)))
 	}
 	return "Created"
+}
+
+// publishedText is docker's PORTS column: "0.0.0.0:8080->80/tcp, ...".
+func publishedText(ctr *container.Container) string {
+	var out []string
+	for _, m := range ctr.Published {
+		out = append(out, fmt.Sprintf("%s->%d/%s", public(m), m.ContainerPort, proto(m)))
+	}
+	return strings.Join(out, ", ")
 }

@@ -34,7 +34,7 @@ type CreateOptions struct {
 	StopTimeout                int
 	Log                        LogConfig
 	Runtime                    Runtime
-	Ports                      []string
+	Network                    NetworkOptions
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -73,6 +73,19 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 	if err != nil {
 		return nil, err
 	}
+	if o.Bundle.NetworkMode, err = networkMode(ctx, func(ref string) (*Container, error) { return Lookup(s, ref) }, id, &o.Network); err != nil {
+		return nil, err
+	}
+	if o.Network.Mode == "" {
+		c.Networks, c.NetConfDir, c.NetRunDir = o.Network.Attachments, o.Network.ConfDir, o.Network.RunDir
+	}
+	c.Network = o.Network.Mode
+	if c.Network == "" {
+		c.Network = "bridge"
+		if n := o.Network.Attachments; len(n) > 0 && n[0].Network != "" {
+			c.Network = n[0].Network
+		}
+	}
 	if err := writeBundle(s, c, imgCfg, o); err != nil {
 		return nil, err
 	}
@@ -109,7 +122,7 @@ func newRecord(s storage.Store, sc *storage.Container, o CreateOptions, img *oci
 		Tty: o.Tty, OpenStdin: o.OpenStdin, AutoRemove: o.AutoRemove, Restart: o.Restart,
 		StopSignal: b.StopSignal, StopTimeout: o.StopTimeout, Log: o.Log,
 		Hostname: b.Hostname, User: b.User, Env: b.Env, WorkingDir: b.WorkingDir, Cmd: b.Args,
-		Labels: b.Labels, Network: b.NetworkMode, Binds: b.Binds, Ports: o.Ports,
+		Labels: b.Labels, Binds: b.Binds, Ports: o.Network.Ports,
 	}
 	if b.Entrypoint != nil {
 		c.Entrypoint = *b.Entrypoint
@@ -144,6 +157,12 @@ func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOpti
 	if err := bundle.AddEtcFiles(c.Dir, spec, o.Etc); err != nil {
 		return err
 	}
+	if len(c.Networks) > 0 {
+		// Peers' names are added to a copy of this at each start.
+		if err := copyFile(filepath.Join(c.Dir, "hosts"), filepath.Join(c.Dir, hostsBase)); err != nil {
+			return err
+		}
+	}
 	if err := bundle.WriteBundle(c.Dir, spec); err != nil {
 		return err
 	}
@@ -153,6 +172,14 @@ func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOpti
 		c.StopSignal = spec.Annotations[bundle.AnnotationStopSignal]
 	}
 	return nil
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o644)
 }
 
 // imageConfig reads the image's config as the image-spec type bundle wants.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/berth-containers/berth/engine/network"
 )
 
 // Inspect is a container as `docker inspect` shows it.
@@ -69,9 +71,16 @@ type InspectConfig struct {
 	StopTimeout int               `json:"StopTimeout"`
 }
 
-// NetworkSettings lists published ports.
+// NetworkSettings lists the container's networks and published ports.
 type NetworkSettings struct {
-	Ports []string `json:"Ports"`
+	Networks map[string]InspectEndpoint `json:"Networks"`
+	Ports    []network.PortMapping      `json:"Ports"`
+}
+
+// InspectEndpoint is the container on one network.
+type InspectEndpoint struct {
+	IPAddress string   `json:"IPAddress"`
+	Aliases   []string `json:"Aliases"`
 }
 
 // InspectContainer describes a container.
@@ -98,6 +107,18 @@ func InspectContainer(c *Container, driver string) *Inspect {
 		Config: InspectConfig{Hostname: c.Hostname, User: c.User, Tty: c.Tty, OpenStdin: c.OpenStdin,
 			Env: c.Env, Cmd: c.Cmd, Image: c.Image, WorkingDir: c.WorkingDir, Entrypoint: c.Entrypoint,
 			Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout},
-		NetworkSettings: NetworkSettings{Ports: c.Ports},
+		NetworkSettings: networkSettings(c),
 	}
+}
+
+func networkSettings(c *Container) NetworkSettings {
+	ns := NetworkSettings{Networks: map[string]InspectEndpoint{}, Ports: c.Published}
+	for _, a := range c.Networks {
+		name := a.Network
+		if name == "" {
+			name = network.DefaultName
+		}
+		ns.Networks[name] = InspectEndpoint{IPAddress: c.IPs[name], Aliases: a.Aliases}
+	}
+	return ns
 }

@@ -54,16 +54,26 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd
 	if _, err := s.Mount(c.ID, ""); err != nil {
 		return fmt.Errorf("mount container %s: %w", short(c.ID), err)
 	}
+	if err := setupNetwork(ctx, c); err != nil {
+		_, _ = s.Unmount(c.ID, false)
+		return err
+	}
+	// Until the monitor runs, undoing a failed start is ours.
+	started := false
+	defer func() {
+		if !started {
+			_ = teardownNetwork(ctx, c)
+			_, _ = s.Unmount(c.ID, false)
+		}
+	}()
 	if err := c.Update(func(st *State) error {
 		st.Stopped, st.Error = false, ""
 		return nil
 	}); err != nil {
-		_, _ = s.Unmount(c.ID, false)
 		return err
 	}
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
-		_, _ = s.Unmount(c.ID, false)
 		return err
 	}
 	defer syncR.Close()
@@ -76,9 +86,11 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd
 	err = monitor.Start()
 	syncW.Close()
 	if err != nil {
-		_, _ = s.Unmount(c.ID, false)
 		return fmt.Errorf("start monitor: %w", err)
 	}
+	// The monitor tears down what it was given when it ends, even when the
+	// container failed to start.
+	started = true
 	// The monitor outlives this process; it reports on the pipe and closes it.
 	reply, _ := io.ReadAll(syncR)
 	_ = monitor.Process.Release()
@@ -159,6 +171,7 @@ func Refresh(ctx context.Context, s storage.Store, c *Container) error {
 		return err
 	}
 	_ = c.Runtime().Delete(ctx, c.ID, true)
+	_ = teardownNetwork(ctx, c)
 	_, _ = s.Unmount(c.ID, true)
 	return c.Update(func(st *State) error {
 		if st.Status == Running || st.Status == Paused {
@@ -291,6 +304,9 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 			return fmt.Errorf("remove %s: %w", c.Name, err)
 		}
 	}
+	if err := teardownNetwork(ctx, c); err != nil {
+		return fmt.Errorf("remove %s: %w", c.Name, err)
+	}
 	if _, err := s.Unmount(c.ID, true); err != nil && !errors.Is(err, storage.ErrContainerUnknown) {
 		return fmt.Errorf("remove %s: unmount: %w", c.Name, err)
 	}
@@ -301,3 +317,7 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 	events.Container(s.RunRoot(), "destroy", c.ID, c.Image, c.Name)
 	return nil
 }
+
+// TeardownNetwork is what the monitor calls when the container's last run
+// has ended.
+func TeardownNetwork(ctx context.Context, c *Container) error { return teardownNetwork(ctx, c) }

@@ -13,6 +13,8 @@ import (
 
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/engine/network"
 )
 
 // Statuses, as docker names them.
@@ -55,9 +57,14 @@ type Config struct {
 	Cmd        []string          `json:"cmd"`
 	Labels     map[string]string `json:"labels"`
 	Network    string            `json:"network"`
-	Binds      []string          `json:"binds"`
-	Ports      []string          `json:"ports"`
-	CgroupPath string            `json:"cgroup_path"`
+	// Networks are the container's attachments, set up at each start by
+	// the network manager whose directories follow.
+	Networks   []network.Attachment `json:"networks,omitempty"`
+	NetConfDir string               `json:"net_conf_dir,omitempty"`
+	NetRunDir  string               `json:"net_run_dir,omitempty"`
+	Binds      []string             `json:"binds"`
+	Ports      []string             `json:"ports"`
+	CgroupPath string               `json:"cgroup_path"`
 }
 
 // RestartPolicy is docker's --restart.
@@ -87,6 +94,10 @@ type State struct {
 	RestartCount int       `json:"restart_count"`
 	// Stopped is set by stop and kill: the monitor must not restart.
 	Stopped bool `json:"stopped,omitempty"`
+	// IPs maps networks to the container's address while it runs;
+	// Published are its published ports, host ports resolved.
+	IPs       map[string]string     `json:"ips,omitempty"`
+	Published []network.PortMapping `json:"published,omitempty"`
 }
 
 // Container is a record and where its files live.

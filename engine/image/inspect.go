@@ -2,6 +2,7 @@ package image
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -92,4 +93,23 @@ func repoNames(img *storage.Image) (tags, digests []string) {
 		}
 	}
 	return tags, digests
+}
+
+// ExposedPorts lists an image's EXPOSEd ports as -p specs publishing each
+// on a random host port ("80/tcp").
+func ExposedPorts(s storage.Store, ref string) ([]string, error) {
+	img, err := Lookup(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := Config(s, img.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for p := range cfg.Config.ExposedPorts {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
 }

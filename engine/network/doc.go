@@ -35,7 +35,8 @@
 // empty one is the first free 10.89.N.0/24 (not overlapping another network or
 // an address on a host interface), an empty bridge name the first free
 // berthN (N ≥ 1; berth0 belongs to the default network "berth",
-// 10.88.0.0/16, which EnsureDefault writes on first use). Names follow
+// 10.77.0.0/16 (podman's podman0 has 10.88.0.0/16), which EnsureDefault
+// writes on first use). Names follow
 // docker's rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*); "none", "host", "bridge",
 // "container", "private", "ns", "slirp4netns", "pasta" and "default" are
 // reserved for network modes.

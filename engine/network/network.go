@@ -26,7 +26,7 @@ const CNIVersion = "1.0.0"
 const (
 	DefaultName   = "berth"
 	DefaultBridge = "berth0"
-	DefaultSubnet = "10.88.0.0/16"
+	DefaultSubnet = "10.77.0.0/16"
 )
 
 // DefaultPluginDirs are searched for CNI plugins when New is given none

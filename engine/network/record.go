@@ -175,3 +175,7 @@ func (m *Manager) records() ([]*record, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].ContainerID < out[j].ContainerID })
 	return out, nil
 }
+
+// NetnsPath is where Setup mounts a container's network namespace: known
+// before Setup, so the container's config can name it at create.
+func (m *Manager) NetnsPath(containerID string) string { return m.netnsPath(containerID) }
