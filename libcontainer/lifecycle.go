@@ -122,7 +122,11 @@ func releaseInit(d *state.Dir, st *state.State) error {
 				if w, err := os.OpenFile(d.FifoPath(), os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
 					w.Close()
 				}
-				<-done
+				// The init may have been released and already ended (a
+				// quick command): the byte it wrote says so.
+				if r := <-done; r.err == nil {
+					return os.Remove(d.FifoPath())
+				}
 				return errors.New("container init exited before start")
 			}
 		}

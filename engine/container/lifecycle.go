@@ -230,10 +230,10 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 		sig = "SIGKILL"
 	}
 	if err := Kill(ctx, s, c, sig); err != nil {
-		if c.Reload() == nil && c.Status != Running && c.Status != Paused {
-			return nil // it exited meanwhile
+		// It may have exited meanwhile, before its monitor said so.
+		if !strings.Contains(err.Error(), "not running") && !errors.Is(err, ErrNoRuntimeContainer) {
+			return err
 		}
-		return err
 	}
 	// At least a moment: 0 would mean no limit to WaitExit.
 	if _, err := WaitExit(ctx, s, c, max(timeout, time.Millisecond)); err == nil {
@@ -279,8 +279,16 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 }
 
 // Remove deletes a container: its runtime state, mount, layer and files.
-// A running one needs force, which kills it first.
+// A running one needs force, which kills it first. A --rm container's
+// anonymous volumes go with it, as docker's.
 func Remove(ctx context.Context, s storage.Store, c *Container, force bool) error {
+	return RemoveWithVolumes(ctx, s, c, force, c.AutoRemove)
+}
+
+// RemoveWithVolumes is Remove that, with volumes (rm -v), also removes the
+// container's anonymous volumes no other container uses; named volumes
+// stay.
+func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force, volumes bool) error {
 	if err := Refresh(ctx, s, c); err != nil {
 		return err
 	}
@@ -315,6 +323,11 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 	}
 	_ = os.RemoveAll(c.RunDir)
 	events.Container(s.RunRoot(), "destroy", c.ID, c.Image, c.Name)
+	if volumes {
+		if err := removeVolumes(s, c); err != nil {
+			return fmt.Errorf("remove %s: volumes: %w", c.Name, err)
+		}
+	}
 	return nil
 }
 

@@ -133,7 +133,7 @@ func TestRunOptions(t *testing.T) {
 		t.Errorf("--cap-drop ALL: %q", out)
 	}
 	e.fail("invalid --restart", "run", "--restart", "sometimes", "busybox", "true")
-	e.fail("invalid --network", "run", "--network", "bridge0", "busybox", "true")
+	e.fail("network bridge0 not found", "run", "--network", "bridge0", "busybox", "true")
 	e.fail("no such image", "run", "--pull", "never", "nothere", "true")
 	if out := e.ok("ps", "-a", "-q"); out != "" {
 		t.Errorf("failed creates left containers: %q", out)
