@@ -46,7 +46,9 @@ func createFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "ulimit", Usage: "`NAME=SOFT[:HARD]`"},
 		&cli.StringFlag{Name: "shm-size", Usage: "size of /dev/shm (default 64m)"},
 		&cli.StringSliceFlag{Name: "tmpfs", Usage: "mount a tmpfs: `PATH[:OPTIONS]`"},
-		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "bind mount `HOST:CONTAINER[:OPTIONS]`"},
+		&cli.StringSliceFlag{Name: "volume", Aliases: []string{"v"}, Usage: "mount a volume or a host path: `[NAME|/HOST:]PATH[:OPTIONS]` (ro, nocopy, a propagation)"},
+		&cli.StringSliceFlag{Name: "mount", Usage: "mount `type=volume|bind|tmpfs,source=...,target=...[,readonly][,...]`"},
+		&cli.StringSliceFlag{Name: "volumes-from", Usage: "mount another container's volumes and binds: `CONTAINER[:ro|:rw]`"},
 		&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "set a `KEY=VALUE` label"},
 		&cli.BoolFlag{Name: "init", Usage: "run an init (tini) that forwards signals and reaps zombies"},
 		&cli.StringFlag{Name: "stop-signal", Usage: "signal to stop the container"},
@@ -79,8 +81,12 @@ func createOptions(c *cli.Context, e *env, img string, args []string) (container
 	b.ReadOnly, b.Privileged = c.Bool("read-only"), c.Bool("privileged")
 	b.CapAdd, b.CapDrop = c.StringSlice("cap-add"), c.StringSlice("cap-drop")
 	b.CPUs, b.PidsLimit, b.Ulimits = c.Float64("cpus"), c.Int64("pids-limit"), c.StringSlice("ulimit")
-	b.Tmpfs, b.Binds, b.StopSignal = c.StringSlice("tmpfs"), c.StringSlice("volume"), c.String("stop-signal")
+	b.Tmpfs, b.StopSignal = c.StringSlice("tmpfs"), c.String("stop-signal")
 	var err error
+	if o.Mounts, err = mountOptions(c.StringSlice("volume"), c.StringSlice("mount")); err != nil {
+		return o, err
+	}
+	o.VolumesFrom = c.StringSlice("volumes-from")
 	if b.Env, err = environment(c.StringSlice("env-file"), c.StringSlice("env")); err != nil {
 		return o, err
 	}
@@ -130,6 +136,26 @@ func createOptions(c *cli.Context, e *env, img string, args []string) (container
 		}
 	}
 	return o, nil
+}
+
+// mountOptions parses -v and --mount.
+func mountOptions(volumes, mounts []string) ([]container.Mount, error) {
+	var out []container.Mount
+	for _, v := range volumes {
+		m, err := container.ParseVolume(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid -v %q: %w", v, err)
+		}
+		out = append(out, m)
+	}
+	for _, v := range mounts {
+		m, err := container.ParseMount(v)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --mount %q: %w", v, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // tiniPath is Debian's static tini, bind-mounted as docker mounts its init.

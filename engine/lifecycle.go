@@ -145,7 +145,7 @@ func rmCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			return eachContainer(c, func(e *env, ctr *container.Container) error {
-				return container.Remove(c.Context, e.store, ctr, c.Bool("force"))
+				return container.RemoveWithVolumes(c.Context, e.store, ctr, c.Bool("force"), c.Bool("volumes") || ctr.AutoRemove)
 			})
 		},
 	}

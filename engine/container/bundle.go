@@ -34,6 +34,9 @@ func WriteBundle(ctx context.Context, s storage.Store, o CreateOptions, dir stri
 	if err != nil {
 		return err
 	}
+	if err := standaloneMounts(&o); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("bundle directory: %w", err)
 	}

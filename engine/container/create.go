@@ -35,6 +35,12 @@ type CreateOptions struct {
 	Log                        LogConfig
 	Runtime                    Runtime
 	Network                    NetworkOptions
+	// Mounts are -v's and --mount's volumes, binds and tmpfs mounts
+	// (Bundle.Binds and Bundle.Tmpfs are taken as they are).
+	Mounts []Mount
+	// VolumesFrom are "CONTAINER[:ro|:rw]": that container's volumes and
+	// binds at the same paths.
+	VolumesFrom []string
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -56,6 +62,15 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 	if err != nil {
 		return nil, err
 	}
+	vols, err := planVolumes(s, o, imgCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			vols.undo()
+		}
+	}()
 	id := randomID()
 	sc, err := s.CreateContainer(id, []string{o.Name}, img.ID, "", creatorMark(), nil)
 	if errors.Is(err, storage.ErrDuplicateName) {
@@ -86,7 +101,7 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 			c.Network = n[0].Network
 		}
 	}
-	if err := writeBundle(s, c, imgCfg, o); err != nil {
+	if err := writeBundle(s, c, imgCfg, o, vols); err != nil {
 		return nil, err
 	}
 	if err := writeJSON(filepath.Join(c.Dir, configFile), &c.Config); err != nil {
@@ -134,15 +149,20 @@ func newRecord(s storage.Store, sc *storage.Container, o CreateOptions, img *oci
 }
 
 // writeBundle mounts the container's rootfs (the image's users are looked
-// up in it), writes config.json and the /etc files, and unmounts again:
+// up in it, empty volumes filled from it), writes config.json and the /etc
+// files, and unmounts again:
 // the monitor mounts it while the container runs.
-func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOptions) error {
+func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOptions, vols *volumePlan) error {
 	rootfs, err := s.Mount(c.ID, "")
 	if err != nil {
 		return fmt.Errorf("mount container %s: %w", short(c.ID), err)
 	}
 	defer func() { _, _ = s.Unmount(c.ID, false) }()
 	bo := o.Bundle
+	// Volumes are made, and filled from the image, before the bundle.
+	if err := vols.apply(rootfs, &bo, c); err != nil {
+		return err
+	}
 	bo.Terminal = o.Tty
 	if bo.Hostname == "" {
 		bo.Hostname = c.ID[:12]

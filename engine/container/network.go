@@ -39,7 +39,7 @@ func networkMode(ctx context.Context, lookup func(string) (*Container, error), i
 		if err != nil {
 			return "", fmt.Errorf("--network %s: %w", o.Mode, err)
 		}
-		if len(other.Networks) > 0 {
+		if other.NetRunDir != "" {
 			return "ns:" + filepath.Join(other.NetRunDir, "netns", other.ID), nil
 		}
 		if other.Status != Running || other.Pid == 0 {
@@ -79,7 +79,9 @@ func (c *Container) networkManager() (*network.Manager, error) {
 // before its monitor starts, records its addresses and ports, and writes
 // the /etc/hosts of it and its peers.
 func setupNetwork(ctx context.Context, c *Container) error {
-	if len(c.Networks) == 0 {
+	// NetRunDir, not Networks: a container disconnected from all its
+	// networks still has its own namespace (with only a loopback).
+	if c.NetRunDir == "" {
 		return nil
 	}
 	m, err := c.networkManager()
@@ -88,6 +90,9 @@ func setupNetwork(ctx context.Context, c *Container) error {
 	}
 	var ports []network.PortMapping
 	for _, p := range c.Ports {
+		if len(c.Networks) == 0 {
+			break // disconnected from all: nothing to publish on
+		}
 		pm, err := network.ParsePort(p)
 		if err != nil {
 			return err
@@ -114,7 +119,7 @@ func setupNetwork(ctx context.Context, c *Container) error {
 
 // teardownNetwork undoes setupNetwork; it is safe to call again.
 func teardownNetwork(ctx context.Context, c *Container) error {
-	if len(c.Networks) == 0 {
+	if c.NetRunDir == "" {
 		return nil
 	}
 	m, err := c.networkManager()
@@ -150,27 +155,36 @@ func networksOf(sb *network.Sandbox) []string {
 // added after it.
 const hostsBase = "hosts.base"
 
-// refreshHosts rewrites /etc/hosts of every container on the networks (c's
-// own included): each lists the others by name and alias, as docker's user
-// networks resolve them. The file is rewritten in place, since the
-// containers have it bind-mounted.
+// refreshHosts rewrites /etc/hosts of every container on the networks and
+// of c itself: each lists the containers of all its own (non-default)
+// networks by name and alias, as docker's user networks resolve them. The
+// file is rewritten in place, since the containers have it bind-mounted.
 func refreshHosts(m *network.Manager, c *Container, networks []string) error {
-	dirs := map[string]string{} // container ID → its directory
-	peers := map[string][]network.Peer{}
+	cache := map[string][]network.Peer{}
+	peers := func(n string) ([]network.Peer, error) {
+		if ps, ok := cache[n]; ok {
+			return ps, nil
+		}
+		ps, err := m.Peers(n)
+		cache[n] = ps
+		return ps, err
+	}
+	// c's own file too: it may have left the networks (disconnect, stop).
+	ids := map[string]bool{c.ID: true}
 	for _, n := range networks {
 		if n == m.DefaultName {
 			continue // the default network resolves no names, as docker's bridge
 		}
-		ps, err := m.Peers(n)
+		ps, err := peers(n)
 		if err != nil {
 			return err
 		}
 		for _, p := range ps {
-			dirs[p.ContainerID] = filepath.Join(filepath.Dir(filepath.Dir(c.Dir)), p.ContainerID, filepath.Base(c.Dir))
-			peers[p.ContainerID] = append(peers[p.ContainerID], ps...)
+			ids[p.ContainerID] = true
 		}
 	}
-	for id, dir := range dirs {
+	for id := range ids {
+		dir := filepath.Join(filepath.Dir(filepath.Dir(c.Dir)), id, filepath.Base(c.Dir))
 		base, err := os.ReadFile(filepath.Join(dir, hostsBase))
 		if err != nil {
 			continue // not a berth container any more, or without its own hosts
@@ -178,14 +192,33 @@ func refreshHosts(m *network.Manager, c *Container, networks []string) error {
 		var b bytes.Buffer
 		b.Write(base)
 		seen := map[string]bool{}
-		for _, p := range peers[id] {
-			line := p.IP + "\t" + strings.Join(append([]string{p.Name}, p.Aliases...), " ")
-			if p.ContainerID == id {
-				line += " " + id[:12]
+		// Every network the container is on now, not only the ones that
+		// changed: the file is written whole.
+		sb, err := m.Sandbox(id)
+		if err != nil {
+			return err
+		}
+		var own []string
+		if sb != nil {
+			own = networksOf(sb)
+		}
+		for _, n := range own {
+			if n == m.DefaultName {
+				continue
 			}
-			if !seen[line] {
-				seen[line] = true
-				b.WriteString(line + "\n")
+			ps, err := peers(n)
+			if err != nil {
+				return err
+			}
+			for _, p := range ps {
+				line := p.IP + "\t" + strings.Join(append([]string{p.Name}, p.Aliases...), " ")
+				if p.ContainerID == id {
+					line += " " + id[:12]
+				}
+				if !seen[line] {
+					seen[line] = true
+					b.WriteString(line + "\n")
+				}
 			}
 		}
 		if err := os.WriteFile(filepath.Join(dir, "hosts"), b.Bytes(), 0o644); err != nil {

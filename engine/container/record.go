@@ -65,6 +65,22 @@ type Config struct {
 	Binds      []string             `json:"binds"`
 	Ports      []string             `json:"ports"`
 	CgroupPath string               `json:"cgroup_path"`
+	// Volumes are the container's volume and bind mounts (not tmpfs):
+	// what --volumes-from copies and rm -v looks at.
+	Volumes []MountedVolume `json:"volumes,omitempty"`
+}
+
+// MountedVolume is a volume or bind mount a container was made with.
+type MountedVolume struct {
+	Type        string `json:"type"`           // MountVolume or MountBind
+	Name        string `json:"name,omitempty"` // the volume's
+	Source      string `json:"source"`         // the host path
+	Destination string `json:"destination"`
+	ReadOnly    bool   `json:"read_only,omitempty"`
+	Propagation string `json:"propagation,omitempty"` // a bind's
+	// Anonymous volumes were made for this container (-v /path, an
+	// image's VOLUME): rm -v and --rm remove them.
+	Anonymous bool `json:"anonymous,omitempty"`
 }
 
 // RestartPolicy is docker's --restart.
