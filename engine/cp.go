@@ -18,7 +18,7 @@ func cpCommand() *cli.Command {
 		Name:  "cp",
 		Usage: "copy files between a container and the host",
 		ArgsUsage: "CONTAINER:SRC_PATH DEST_PATH|-\n" +
-			"   berth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+			"   berth cp [command options] SRC_PATH|- CONTAINER:DEST_PATH",
 		Description: "Paths in a container are relative to its root and never lead out of it, not even\n" +
 			"through a symbolic link. A directory SRC_PATH is copied into an existing directory\n" +
 			"DEST_PATH, or becomes DEST_PATH when it does not exist; SRC_PATH/. copies a\n" +
@@ -51,7 +51,7 @@ func cpCommand() *cli.Command {
 			// output ends the copy with an error, and the rootfs is unmounted.
 			ctx, stop := interruptible(c)
 			defer stop()
-			return withEnv(c, func(e *env) error {
+			return closedPipe(withEnv(c, func(e *env) error {
 				name := srcCtr
 				if name == "" {
 					name = dstCtr
@@ -64,7 +64,7 @@ func cpCommand() *cli.Command {
 					return container.CopyFrom(ctx, e.store, ctr, srcPath, dstPath, c.App.Writer, o)
 				}
 				return container.CopyTo(ctx, e.store, ctr, srcPath, dstPath, c.App.Reader, o)
-			})
+			}))
 		},
 	}
 }
@@ -80,6 +80,15 @@ func splitCpArg(arg string) (ctr, path string) {
 		return "", arg
 	}
 	return name, p
+}
+
+// closedPipe ends berth quietly when its output was closed (`| head`), with
+// the status a shell shows for a process killed by SIGPIPE.
+func closedPipe(err error) error {
+	if errors.Is(err, unix.EPIPE) {
+		return exitError{code: 128 + int(unix.SIGPIPE)}
+	}
+	return err
 }
 
 // interruptible is the command's context, ended by SIGINT, SIGTERM or

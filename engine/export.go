@@ -27,7 +27,7 @@ func exportCommand() *cli.Command {
 			}
 			ctx, stop := interruptible(c)
 			defer stop()
-			return withEnv(c, func(e *env) error {
+			return closedPipe(withEnv(c, func(e *env) error {
 				ctr, err := container.Lookup(e.store, c.Args().First())
 				if err != nil {
 					return err
@@ -48,7 +48,7 @@ func exportCommand() *cli.Command {
 					}
 					return err
 				})
-			})
+			}))
 		},
 	}
 }

@@ -6,11 +6,12 @@
 # completed as well as the default one. Source it, or install it as
 # /usr/share/bash-completion/completions/berth.
 
-__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp commit export events container image system volume"
+__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp commit export events container image system volume network"
 __berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp commit export"
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import"
-__berth_sub_system="df"
+__berth_sub_system="df prune"
 __berth_sub_volume="create ls list inspect rm remove prune export import"
+__berth_sub_network="create ls list inspect rm remove prune connect disconnect"
 __berth_global_flags="--config --root --runroot --storage-driver --storage-opt --log-level --help --version"
 __berth_global_value_flags="--config --root --runroot --storage-driver --storage-opt --log-level"
 
@@ -18,12 +19,12 @@ __berth_global_value_flags="--config --root --runroot --storage-driver --storage
 __berth_flags() {
 	case $1 in
 	"attach") echo "--no-stdin --sig-proxy --help" ;;
-	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
 	"commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"container attach") echo "--no-stdin --sig-proxy --help" ;;
 	"container commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"container cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
-	"container create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"container create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
 	"container exec") echo "--detach -d --interactive -i --tty -t --env -e --env-file --user -u --workdir -w --privileged --help" ;;
 	"container export") echo "--output -o --help" ;;
 	"container inspect") echo "--format -f --type --help" ;;
@@ -36,7 +37,7 @@ __berth_flags() {
 	"container rename") echo " --help" ;;
 	"container restart") echo "--time -t --help" ;;
 	"container rm") echo "--force -f --volumes -v --help" ;;
-	"container run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
+	"container run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
 	"container start") echo "--attach -a --interactive -i --help" ;;
 	"container stats") echo "--all -a --no-stream --no-trunc --format --help" ;;
 	"container stop") echo "--time -t --help" ;;
@@ -44,7 +45,7 @@ __berth_flags() {
 	"container unpause") echo " --help" ;;
 	"container wait") echo " --help" ;;
 	"cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
-	"create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
 	"events") echo "--since --until --filter -f --format --help" ;;
 	"exec") echo "--detach -d --interactive -i --tty -t --env -e --env-file --user -u --workdir -w --privileged --help" ;;
 	"export") echo "--output -o --help" ;;
@@ -68,6 +69,13 @@ __berth_flags() {
 	"login") echo "--username -u --password -p --password-stdin --help" ;;
 	"logout") echo " --help" ;;
 	"logs") echo "--follow -f --tail -n --since --until --timestamps -t --help" ;;
+	"network connect") echo "--alias --ip --help" ;;
+	"network create") echo "--driver -d --subnet --gateway --internal --label --opt -o --ipv6 --help" ;;
+	"network disconnect") echo "--force -f --help" ;;
+	"network inspect") echo "--format -f --help" ;;
+	"network ls") echo "--quiet -q --no-trunc --filter -f --format --help" ;;
+	"network prune") echo "--force -f --help" ;;
+	"network rm") echo "--force -f --help" ;;
 	"pause") echo " --help" ;;
 	"port") echo " --help" ;;
 	"ps") echo "--all -a --quiet -q --no-trunc --filter -f --format --help" ;;
@@ -77,12 +85,13 @@ __berth_flags() {
 	"restart") echo "--time -t --help" ;;
 	"rm") echo "--force -f --volumes -v --help" ;;
 	"rmi") echo "--force -f --all -a --help" ;;
-	"run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
+	"run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
 	"save") echo "--output -o --format --help" ;;
 	"start") echo "--attach -a --interactive -i --help" ;;
 	"stats") echo "--all -a --no-stream --no-trunc --format --help" ;;
 	"stop") echo "--time -t --help" ;;
 	"system df") echo "--format --help" ;;
+	"system prune") echo "--all -a --force -f --volumes --help" ;;
 	"tag") echo " --help" ;;
 	"top") echo " --help" ;;
 	"unpause") echo " --help" ;;
@@ -100,10 +109,10 @@ __berth_flags() {
 # __berth_value_flags KEY: the flags of a command that take a value.
 __berth_value_flags() {
 	case $1 in
-	"bundle") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull" ;;
+	"bundle") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"commit") echo "--message -m --author -a --change -c" ;;
 	"container commit") echo "--message -m --author -a --change -c" ;;
-	"container create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull" ;;
+	"container create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"container exec") echo "--env -e --env-file --user -u --workdir -w" ;;
 	"container export") echo "--output -o" ;;
 	"container inspect") echo "--format -f --type" ;;
@@ -111,10 +120,10 @@ __berth_value_flags() {
 	"container logs") echo "--tail -n --since --until" ;;
 	"container ls") echo "--filter -f --format" ;;
 	"container restart") echo "--time -t" ;;
-	"container run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull" ;;
+	"container run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"container stats") echo "--format" ;;
 	"container stop") echo "--time -t" ;;
-	"create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull" ;;
+	"create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"events") echo "--since --until --filter -f --format" ;;
 	"exec") echo "--env -e --env-file --user -u --workdir -w" ;;
 	"export") echo "--output -o" ;;
@@ -133,10 +142,14 @@ __berth_value_flags() {
 	"load") echo "--input -i" ;;
 	"login") echo "--username -u --password -p" ;;
 	"logs") echo "--tail -n --since --until" ;;
+	"network connect") echo "--alias --ip" ;;
+	"network create") echo "--driver -d --subnet --gateway --label --opt -o" ;;
+	"network inspect") echo "--format -f" ;;
+	"network ls") echo "--filter -f --format" ;;
 	"ps") echo "--filter -f --format" ;;
 	"pull") echo "--platform" ;;
 	"restart") echo "--time -t" ;;
-	"run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --label -l --stop-signal --stop-timeout --restart --runtime --network --net --add-host --dns --log-driver --log-opt --pull" ;;
+	"run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"save") echo "--output -o --format" ;;
 	"stats") echo "--format" ;;
 	"stop") echo "--time -t" ;;
@@ -198,6 +211,8 @@ __berth_flag_values() {
 	"inspect --format"|"inspect -f") echo "words:json table" ;;
 	"kill --signal"|"kill -s") echo "words:SIGTERM SIGKILL SIGINT SIGHUP SIGQUIT SIGUSR1 SIGUSR2 SIGSTOP SIGCONT" ;;
 	"load --input"|"load -i") echo "file" ;;
+	"network inspect --format"|"network inspect -f") echo "words:json table" ;;
+	"network ls --format") echo "words:json table" ;;
 	"ps --format") echo "words:json table" ;;
 	"run --env-file") echo "file" ;;
 	"run --stop-signal") echo "words:SIGTERM SIGKILL SIGINT SIGHUP SIGQUIT SIGUSR1 SIGUSR2" ;;
@@ -219,7 +234,8 @@ __berth_flag_values() {
 }
 
 # __berth_args KEY: what the first and the other arguments complete to:
-# ctr (containers), img (images), vol (volumes), any, file, dir, cp, - (nothing).
+# ctr (containers), img (images), vol (volumes), net (networks), any, file,
+# dir, cp, - (nothing).
 __berth_args() {
 	case $1 in
 	"attach") echo "ctr -" ;;
@@ -263,6 +279,10 @@ __berth_args() {
 	"inspect") echo "any any" ;;
 	"kill") echo "ctr ctr" ;;
 	"logs") echo "ctr -" ;;
+	"network connect") echo "net ctr" ;;
+	"network disconnect") echo "net ctr" ;;
+	"network inspect") echo "net net" ;;
+	"network rm") echo "net net" ;;
 	"pause") echo "ctr ctr" ;;
 	"port") echo "ctr -" ;;
 	"pull") echo "img -" ;;
@@ -294,8 +314,21 @@ __berth_query() {
 }
 
 __berth_containers() { __berth_query ps -a --format '{{.Names}}'; }
-__berth_images() { __berth_query images --format '{{.Repository}}:{{.Tag}}' | grep -v '<none>'; }
+# Images by their stored names and as they are typed: without the
+# localhost/ of imported and committed images or docker.io/library/.
+__berth_images() {
+	local n
+	for n in $(__berth_query images --format '{{.Repository}}:{{.Tag}}'); do
+		[[ $n == *'<none>'* ]] && continue
+		echo "$n"
+		case $n in
+		localhost/*) echo "${n#localhost/}" ;;
+		docker.io/library/*) echo "${n#docker.io/library/}" ;;
+		esac
+	done
+}
 __berth_volumes() { __berth_query volume ls -q; }
+__berth_networks() { __berth_query network ls --format '{{.Name}}'; }
 
 # __berth_reply WORDS...: the words that start with the current word.
 __berth_reply() {
@@ -336,6 +369,7 @@ __berth_complete_kind() {
 	ctr) __berth_reply $(__berth_containers) ;;
 	img) __berth_reply $(__berth_images) ;;
 	vol) __berth_reply $(__berth_volumes) ;;
+	net) __berth_reply $(__berth_networks) ;;
 	any) __berth_reply $(__berth_containers) $(__berth_images) ;;
 	file) __berth_files ;;
 	dir) __berth_dirs ;;
@@ -396,7 +430,7 @@ _berth() {
 	done
 	if [[ -z $cmd ]]; then
 		if [[ " $__berth_global_value_flags " == *" $prev "* ]]; then
-			__berth_value " " "$prev"
+			__berth_value "" "$prev"
 			return
 		fi
 		if [[ $__berth_cur == -* ]]; then
@@ -426,8 +460,8 @@ _berth() {
 		case "$cmd $sub" in
 		"container list" | "image list") sub=ls ;;
 		"image remove" | "image rmi") sub=rm ;;
-		"volume list") sub=ls ;;
-		"volume remove") sub=rm ;;
+		"volume list" | "network list") sub=ls ;;
+		"volume remove" | "network remove") sub=rm ;;
 		esac
 		key="$cmd $sub"
 	fi
