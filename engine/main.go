@@ -73,8 +73,9 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append(append(imageCommands(), containerCommands()...),
 			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
-			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand()}},
+			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand(), systemPruneCommand()}},
 			volumeCommand(),
+			networkCommand(),
 		),
 	}
 }

@@ -88,7 +88,7 @@ func makePsRow(ctr *container.Container, noTrunc bool) psRow {
 		labels = append(labels, k+"="+v)
 	}
 	return psRow{
-		ID: shortID(ctr.ID, noTrunc), Image: ctr.Image, Command: fmt.Sprintf("%q", cmd),
+		ID: containerID(ctr.ID, noTrunc), Image: ctr.Image, Command: fmt.Sprintf("%q", cmd),
 		CreatedAt:  ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
 		Status:     statusText(ctr), State: ctr.Status, Names: ctr.Name,
@@ -116,4 +116,13 @@ func publishedText(ctr *container.Container) string {
 		out = append(out, fmt.Sprintf("%s->%d/%s", public(m), m.ContainerPort, proto(m)))
 	}
 	return strings.Join(out, ", ")
+}
+
+// containerID is docker's 12-character container ID, or all of it with
+// --no-trunc (no "sha256:", unlike image IDs).
+func containerID(id string, noTrunc bool) string {
+	if noTrunc {
+		return id
+	}
+	return id[:min(len(id), 12)]
 }

@@ -109,9 +109,9 @@ func netName(m *network.Manager, name string) string {
 }
 
 // changeNetworks runs fn under the container's lock with its configuration
-// and state as on disk and whether it runs (its network namespace is set
-// up), then writes the configuration and the state's addresses and ports
-// as the sandbox now has them. undo is called when fn succeeded but the
+// as on disk and whether it runs (its network namespace is set up), then
+// writes the configuration, and the state's addresses and ports as the
+// sandbox now has them. undo is called when fn succeeded but the
 // configuration could not be written.
 func (c *Container) changeNetworks(fn func(cfg *Config, running bool) error, undo func()) error {
 	unlock, err := c.lock()
@@ -134,7 +134,10 @@ func (c *Container) changeNetworks(fn func(cfg *Config, running bool) error, und
 	if err != nil {
 		return err
 	}
-	running := sb != nil && (c.Status == Running || c.Status == Paused)
+	// A sandbox is there while the container runs (and between the runs
+	// of its restart policy); one a dead monitor left was torn down by
+	// Refresh, which callers run first.
+	running := sb != nil
 	if err := fn(&cfg, running); err != nil {
 		return err
 	}

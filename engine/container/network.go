@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/berth-containers/berth/engine/network"
 )
 
@@ -159,7 +161,24 @@ const hostsBase = "hosts.base"
 // of c itself: each lists the containers of all its own (non-default)
 // networks by name and alias, as docker's user networks resolve them. The
 // file is rewritten in place, since the containers have it bind-mounted.
+// Rewrites are serialized (a lock file beside the network manager's
+// state): two containers starting at once must not have the one that read
+// the peers first write last.
 func refreshHosts(m *network.Manager, c *Container, networks []string) error {
+	lf, err := os.OpenFile(filepath.Join(m.RunDir(), "hosts.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("update /etc/hosts: %w", err)
+	}
+	defer lf.Close()
+	for {
+		err = unix.Flock(int(lf.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("update /etc/hosts: %w", err)
+	}
 	cache := map[string][]network.Peer{}
 	peers := func(n string) ([]network.Peer, error) {
 		if ps, ok := cache[n]; ok {

@@ -60,6 +60,12 @@ func TestStartAttachRestartPrune(t *testing.T) {
 		t.Errorf("name filter: %q", out)
 	}
 	e.fail("invalid filter", "ps", "--filter", "colour=red")
+	// Full IDs are what other commands take back.
+	if out := strings.TrimSpace(e.ok("ps", "-q", "--no-trunc")); len(out) != 64 {
+		t.Errorf("ps -q --no-trunc: %q", out)
+	} else if got := e.ok("inspect", "--format", "{{.Name}}", out); got != "/svc\n" {
+		t.Errorf("inspect by full ID: %q", got)
+	}
 
 	// prune removes what is stopped, not what runs.
 	out2 := e.ok("container", "prune", "-f")
