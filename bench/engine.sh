@@ -50,6 +50,8 @@ fi
 # (and its conmon runs the runtime with at most 32768 processes):
 # it gets the hard limits of this host instead.
 declare -A runflags=([berth]="--network none" [podman]="--network none --ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768")
+# The same with each tool's default network (a bridge through CNI for both).
+declare -A netflags=([berth]="" [podman]="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768")
 
 # cli TOOL: the command line of a tool.
 cli() {
@@ -77,6 +79,8 @@ for round in $(seq "$n"); do
 		read -r -a T <<<"$(cli "$tool")"
 		read -r -a F <<<"${runflags[$tool]}"
 		timed "run.$tool" "${T[@]}" run --rm "${F[@]}" busybox true
+		read -r -a NF <<<"${netflags[$tool]}"
+		timed "runnet.$tool" "${T[@]}" run --rm "${NF[@]}" busybox true
 		timed "create.$tool" "${T[@]}" create "${F[@]}" busybox true
 		id=$(cat "$work/out")
 		timed "start.$tool" "${T[@]}" start "$id"
@@ -119,14 +123,15 @@ done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 echo
 echo "Engine, busybox true with berth-runtime, --network none, $n rounds (median ms);"
+echo "(runnet: run --rm with the default bridge network);"
 echo "monitor memory averaged over $idle idle containers (KiB)"
-printf '%-7s %7s %7s %7s %7s %12s %12s %12s\n' tool run create start rm "monitor RSS" "monitor PSS" "private"
+printf '%-7s %7s %7s %7s %7s %7s %12s %12s %12s\n' tool run runnet create start rm "monitor RSS" "monitor PSS" "private"
 for tool in "${tools[@]}"; do
-	printf '%-7s %7s %7s %7s %7s %12s %12s %12s\n' "$tool" "$(median "$work/run.$tool")" "$(median "$work/create.$tool")" \
+	printf '%-7s %7s %7s %7s %7s %7s %12s %12s %12s\n' "$tool" "$(median "$work/run.$tool")" "$(median "$work/runnet.$tool")" "$(median "$work/create.$tool")" \
 		"$(median "$work/start.$tool")" "$(median "$work/rm.$tool")" "${rss[$tool]}" "${pss[$tool]}" "${priv[$tool]}"
 done
 if [ "$have_podman" = 1 ]; then
-	for op in run create start rm; do
+	for op in run runnet create start rm; do
 		echo "$op: berth/podman = $(awk -v b="$(median "$work/$op.berth")" -v p="$(median "$work/$op.podman")" 'BEGIN {printf "%.2f", b/p}')"
 	done
 fi

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -17,24 +19,30 @@ func monitorCommandDef() *cli.Command {
 		Name:   monitorName,
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			// ID DIR RUNDIR: the record is read from its directories,
-			// the store is opened only to clean up at the end.
-			if err := needArgs(c, 3, 3); err != nil {
+			if err := needArgs(c, 0, 0); err != nil {
 				return err
 			}
-			// fd 3: the start report to the berth that started us; fd 4,
-			// when present: its attached connection.
+			// fd 3: the start report to the berth that started us; fd 4:
+			// which container ("ID DIR RUNDIR"), sent once berth has made
+			// it ready (EOF: not needed after all); fd 5, when present: an
+			// attached connection. The record is read from its directories,
+			// the store is opened only to clean up at the end.
 			sync := os.NewFile(3, "sync")
+			var id, dir, runDir string
+			if _, err := fmt.Fscanln(os.NewFile(4, "container"), &id, &dir, &runDir); err != nil {
+				return nil
+			}
 			var first *os.File
-			if f := os.NewFile(4, "attach"); f != nil {
+			if f := os.NewFile(5, "attach"); f != nil {
 				if _, err := f.Stat(); err == nil {
 					first = f
 				}
 			}
-			ctr, err := container.Open(c.Args().Get(1), c.Args().Get(2))
-			if err != nil {
-				_, _ = sync.WriteString(err.Error())
-				return err
+			ctr, err := container.Open(dir, runDir)
+			if err != nil || ctr.ID != id {
+				msg := fmt.Sprintf("monitor: container %s: %v", id, err)
+				_, _ = sync.WriteString(msg)
+				return errors.New(msg)
 			}
 			// Unmount the rootfs, or remove the container if asked.
 			cleanup := func() error {

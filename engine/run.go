@@ -30,20 +30,38 @@ func runCommand() *cli.Command {
 				return err
 			}
 			return withEnv(c, func(e *env) error {
-				ctr, err := createContainer(c, e)
+				// The monitor starts first: its start-up overlaps create.
+				var conn *attach.Conn
+				var theirs *os.File
+				if !c.Bool("detach") {
+					var err error
+					if conn, theirs, err = attachPair(); err != nil {
+						return err
+					}
+					defer conn.Close()
+				}
+				m, err := spawnMonitor(c, e, theirs)
+				if theirs != nil {
+					theirs.Close()
+				}
 				if err != nil {
 					return err
 				}
+				ctr, err := createContainer(c, e)
+				if err != nil {
+					m.Abort()
+					return err
+				}
+				if err := container.Start(c.Context, e.store, ctr, m); err != nil {
+					return removeAfterFailedStart(c, e, ctr, err)
+				}
 				if c.Bool("detach") {
-					if err := startContainer(c, e, ctr, nil); err != nil {
-						return removeAfterFailedStart(c, e, ctr, err)
-					}
 					_, err = fmt.Fprintln(c.App.Writer, ctr.ID)
 					return err
 				}
-				code, err := startAttached(c, e, ctr, ctr.OpenStdin, c.Bool("sig-proxy"))
+				code, err := relay(conn, ctr.Tty, ctr.OpenStdin, c.Bool("sig-proxy"))
 				if err != nil {
-					return removeAfterFailedStart(c, e, ctr, err)
+					return err
 				}
 				return exitError{code: code}
 			})
@@ -62,7 +80,7 @@ func removeAfterFailedStart(c *cli.Context, e *env, ctr *container.Container, er
 
 // monitorCommand is this berth binary in monitor mode, with the global
 // flags that find the same store.
-func monitorCommand(c *cli.Context, e *env, ctr *container.Container) (*exec.Cmd, error) {
+func monitorCommand(c *cli.Context, e *env) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find berth's binary: %w", err)
@@ -77,32 +95,34 @@ func monitorCommand(c *cli.Context, e *env, ctr *container.Container) (*exec.Cmd
 	if p := c.String("config"); p != "" {
 		args = append(args, "--config", p)
 	}
-	return exec.Command(self, append(args, monitorName, ctr.ID, ctr.Dir, ctr.RunDir)...), nil
+	return exec.Command(self, append(args, monitorName)...), nil
 }
 
-// startContainer starts ctr through its monitor; attach, if not nil, is
-// the monitor's first client.
+// spawnMonitor starts a monitor for a container to come; attach, if not
+// nil, is its first client.
+func spawnMonitor(c *cli.Context, e *env, attachEnd *os.File) (*container.Monitor, error) {
+	cmd, err := monitorCommand(c, e)
+	if err != nil {
+		return nil, err
+	}
+	return container.SpawnMonitor(cmd, attachEnd)
+}
+
+// startContainer starts ctr through a new monitor.
 func startContainer(c *cli.Context, e *env, ctr *container.Container, attachEnd *os.File) error {
-	cmd, err := monitorCommand(c, e, ctr)
+	m, err := spawnMonitor(c, e, attachEnd)
 	if err != nil {
 		return err
 	}
-	return container.Start(c.Context, e.store, ctr, cmd, attachEnd)
+	return container.Start(c.Context, e.store, ctr, m)
 }
 
 // startAttached starts ctr with this command attached from the first byte
 // of output, relays until the container exits, and returns its exit code.
 func startAttached(c *cli.Context, e *env, ctr *container.Container, stdin, sigProxy bool) (int, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	conn, theirs, err := attachPair()
 	if err != nil {
-		return 0, fmt.Errorf("attach: %w", err)
-	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "attach"), os.NewFile(uintptr(fds[1]), "attach-monitor")
-	conn, err := net.FileConn(ours)
-	ours.Close()
-	if err != nil {
-		theirs.Close()
-		return 0, fmt.Errorf("attach: %w", err)
+		return 0, err
 	}
 	defer conn.Close()
 	err = startContainer(c, e, ctr, theirs)
@@ -110,7 +130,24 @@ func startAttached(c *cli.Context, e *env, ctr *container.Container, stdin, sigP
 	if err != nil {
 		return 0, err
 	}
-	return relay(attach.New(conn), ctr.Tty, stdin, sigProxy)
+	return relay(conn, ctr.Tty, stdin, sigProxy)
+}
+
+// attachPair is a connected pair: ours, and the end the monitor gets as
+// its first client.
+func attachPair() (*attach.Conn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("attach: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "attach"), os.NewFile(uintptr(fds[1]), "attach-monitor")
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		theirs.Close()
+		return nil, nil, fmt.Errorf("attach: %w", err)
+	}
+	return attach.New(conn), theirs, nil
 }
 
 // attachTo connects to a running container's monitor.

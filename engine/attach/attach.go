@@ -169,3 +169,11 @@ func Dial(path string) (net.Conn, error) {
 	}
 	return net.Dial("unix", short)
 }
+
+// Close closes the underlying connection.
+func (c *Conn) Close() error {
+	if cl, ok := c.rw.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}

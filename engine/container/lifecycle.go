@@ -39,12 +39,63 @@ func StartErrorCode(msg string) int {
 	return 125
 }
 
-// Start mounts the container's rootfs and launches its monitor (monitor
-// makes the command), which creates and starts the container through the
-// runtime. It returns once the container runs, or with a *StartError. A
-// running container is left alone. attach, if not nil, is handed to the
-// monitor as its first attached client, so no output is missed.
-func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd, attach *os.File) error {
+// Monitor is a monitor process started before it is told its container,
+// so that its start-up (a Go binary's) overlaps the work before the start.
+// It reads "ID DIR RUNDIR" on fd 4 and reports on fd 3; fd 5, when given, is
+// its first attached client.
+type Monitor struct {
+	cmd   *exec.Cmd
+	syncR *os.File
+	goW   *os.File
+}
+
+// SpawnMonitor starts cmd (berth's __monitor command) in its own session.
+func SpawnMonitor(cmd *exec.Cmd, attach *os.File) (*Monitor, error) {
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		syncR.Close()
+		syncW.Close()
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{syncW, goR}
+	if attach != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, attach)
+	}
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true}
+	cmd.Dir = "/"
+	err = cmd.Start()
+	syncW.Close()
+	goR.Close()
+	if err != nil {
+		syncR.Close()
+		goW.Close()
+		return nil, fmt.Errorf("start monitor: %w", err)
+	}
+	return &Monitor{cmd: cmd, syncR: syncR, goW: goW}, nil
+}
+
+// Abort tells an unused monitor to exit.
+func (m *Monitor) Abort() {
+	m.goW.Close()
+	m.syncR.Close()
+	_ = m.cmd.Process.Release()
+}
+
+// Start mounts the container's rootfs, sets up its network, and hands it
+// to monitor, which creates and starts it through the runtime (the monitor
+// is used up either way). It returns once the container runs, or with a
+// *StartError. A running container is left alone.
+func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor) error {
+	handedOver := false
+	defer func() {
+		if !handedOver {
+			monitor.Abort()
+		}
+	}()
 	if err := Refresh(ctx, s, c); err != nil {
 		return err
 	}
@@ -58,10 +109,9 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd
 		_, _ = s.Unmount(c.ID, false)
 		return err
 	}
-	// Until the monitor runs, undoing a failed start is ours.
-	started := false
+	// Until the monitor has the container, undoing a failed start is ours.
 	defer func() {
-		if !started {
+		if !handedOver {
 			_ = teardownNetwork(ctx, c)
 			_, _ = s.Unmount(c.ID, false)
 		}
@@ -72,28 +122,16 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *exec.Cmd
 	}); err != nil {
 		return err
 	}
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	defer syncR.Close()
-	monitor.ExtraFiles = []*os.File{syncW}
-	if attach != nil {
-		monitor.ExtraFiles = append(monitor.ExtraFiles, attach)
-	}
-	monitor.SysProcAttr = &unix.SysProcAttr{Setsid: true}
-	monitor.Dir = "/"
-	err = monitor.Start()
-	syncW.Close()
-	if err != nil {
+	if _, err := fmt.Fprintf(monitor.goW, "%s %s %s\n", c.ID, c.Dir, c.RunDir); err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
-	// The monitor tears down what it was given when it ends, even when the
-	// container failed to start.
-	started = true
-	// The monitor outlives this process; it reports on the pipe and closes it.
-	reply, _ := io.ReadAll(syncR)
-	_ = monitor.Process.Release()
+	// From here the monitor tears down what it was given when it ends,
+	// even when the container failed to start.
+	handedOver = true
+	monitor.goW.Close()
+	defer monitor.syncR.Close()
+	reply, _ := io.ReadAll(monitor.syncR)
+	_ = monitor.cmd.Process.Release()
 	if msg, ok := bytes.CutPrefix(reply, []byte("ok")); ok && len(bytes.TrimSpace(msg)) == 0 {
 		return c.Reload()
 	}

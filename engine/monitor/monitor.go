@@ -38,6 +38,15 @@ type Monitor struct {
 	stdin   io.WriteCloser // the container's stdin (pipe or pty), when open
 	pty     *os.File
 	pid     int
+	// deleted closes when the runtime has deleted the last run's container.
+	deleted chan struct{}
+}
+
+func (m *Monitor) waitDeleted() {
+	if m.deleted != nil {
+		<-m.deleted
+		m.deleted = nil
+	}
 }
 
 // Run is the monitor's life. sync receives "ok" once the container runs,
@@ -83,6 +92,7 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, clea
 	}
 	code, err := m.runOnce(ctx, sync)
 	for err == nil && m.restart(code) {
+		m.waitDeleted()
 		code, err = m.runOnce(ctx, nil)
 	}
 	if err != nil {
@@ -92,7 +102,9 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, clea
 			return nil
 		})
 	}
-	if cerr := cleanup(); cerr != nil && err == nil {
+	cerr := cleanup()
+	m.waitDeleted()
+	if cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -226,7 +238,15 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	case <-time.After(2 * time.Second):
 	}
 	oom := oomKilled(c.CgroupPath)
-	_ = rt.Delete(ctx, c.ID, true)
+	// The runtime's delete (a process of its own) runs while the exit is
+	// recorded and the rootfs cleaned up; the next run or the monitor's end
+	// waits for it.
+	deleted := make(chan struct{})
+	go func() {
+		_ = rt.Delete(ctx, c.ID, true)
+		close(deleted)
+	}()
+	m.deleted = deleted
 	m.mu.Lock()
 	m.pid, m.stdin, m.pty = 0, nil, nil
 	m.mu.Unlock()

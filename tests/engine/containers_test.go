@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -227,7 +228,7 @@ func assertNoLeftovers(t *testing.T, e *engine, id string) {
 		}
 	}
 	// Any monitor of this engine's store (their command lines name it).
-	if out, _ := exec.Command("pgrep", "-f", "--root "+e.root+" .*__monitor "+id).Output(); len(out) > 0 {
+	if out, _ := exec.Command("pgrep", "-f", "--root "+e.root+" .*__monitor").Output(); len(out) > 0 {
 		t.Errorf("monitor still running: %s", out)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(e.runroot, "runtime")); len(entries) > 0 {
@@ -312,11 +313,7 @@ func TestMonitorKilled(t *testing.T) {
 	e := newEngine(t)
 	withBusybox(t, e)
 	id := strings.TrimSpace(e.ok("run", "-d", "--name", "orphan", "busybox", "sleep", "1000"))
-	monitorPid := func() int {
-		out, _ := exec.Command("pgrep", "-f", "__monitor "+id).Output()
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
-		return pid
-	}
+	monitorPid := func() int { return monitorPidOf(t, e, "orphan") }
 	pid := monitorPid()
 	if pid == 0 {
 		t.Fatal("no monitor process")
@@ -501,4 +498,23 @@ func TestSignalProxy(t *testing.T) {
 	if !asExit(err, &ee) || ee.ExitCode() != 5 {
 		t.Errorf("berth run exit: %v, want 5", err)
 	}
+}
+
+// monitorPidOf reads a container's monitor pid from its state file; 0 when
+// it has none, is gone, or is a zombie nobody reaps.
+func monitorPidOf(t *testing.T, e *engine, name string) int {
+	t.Helper()
+	dir := filepath.Dir(strings.TrimSpace(e.ok("inspect", "--format", "{{.LogPath}}", name)))
+	var st struct {
+		MonitorPid int `json:"monitor_pid"`
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "state.json"))
+	if json.Unmarshal(data, &st) != nil || st.MonitorPid == 0 {
+		return 0
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.MonitorPid))
+	if err != nil || strings.Contains(string(stat), ") Z ") {
+		return 0
+	}
+	return st.MonitorPid
 }

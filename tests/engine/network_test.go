@@ -351,8 +351,7 @@ func assertNetClean(t *testing.T, e *engine, bridge, id, ip string) {
 func killHard(t *testing.T, e *engine, id string) {
 	t.Helper()
 	pid, _ := strconv.Atoi(strings.TrimSpace(e.ok("inspect", "-f", "{{.State.Pid}}", id)))
-	out, _ := exec.Command("pgrep", "-f", "__monitor "+id).Output()
-	mon, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	mon := monitorPidOf(t, e, id)
 	if pid == 0 || mon == 0 {
 		t.Fatalf("container %s: pid %d, monitor %d", id[:12], pid, mon)
 	}
