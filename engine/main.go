@@ -182,7 +182,8 @@ func withEnv(c *cli.Context, fn func(*env) error) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _, _ = s.Shutdown(false) }()
+	// No Shutdown: it would unmount the driver's home only to have the
+	// next command mount it again, and make other processes reload.
 	return fn(&env{cfg: cfg, store: s, reg: registry.New(cfg)})
 }
 
