@@ -233,11 +233,12 @@ func Kill(ctx context.Context, s storage.Store, c *Container, signal string) err
 	if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
 		return err
 	}
+	// Logged first: the container's "die" may follow the signal at once.
+	events.Container(s.RunRoot(), "kill", c.ID, c.Image, c.Name, "signal", signal)
 	if err := c.Runtime().Kill(ctx, c.ID, signal); err != nil {
 		return fmt.Errorf("kill %s: %w", c.Name, err)
 	}
 	thawKilled(ctx, c, signal)
-	events.Container(s.RunRoot(), "kill", c.ID, c.Image, c.Name, "signal", signal)
 	return nil
 }
 

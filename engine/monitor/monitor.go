@@ -178,7 +178,9 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	logFile := filepath.Join(c.RunDir, "runtime.json")
 	_ = os.Remove(pidFile)
 	_ = os.Remove(logFile)
-	args := []string{"--log", logFile, "--log-format", "json", "create", "--bundle", c.Dir, "--pid-file", pidFile}
+	// One runtime process creates and starts the container (run --detach):
+	// a second one for start would cost its whole start-up again.
+	args := []string{"--log", logFile, "--log-format", "json", "run", "--detach", "--bundle", c.Dir, "--pid-file", pidFile}
 	st, err := m.stdio()
 	if err != nil {
 		return 0, err
@@ -224,11 +226,6 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	m.mu.Lock()
 	m.pid = pid
 	m.mu.Unlock()
-	if out, err := rt.Command(ctx, "--log", logFile, "--log-format", "json", "start", c.ID).CombinedOutput(); err != nil {
-		_ = rt.Delete(ctx, c.ID, true)
-		_ = c.Update(func(st *container.State) error { st.Status, st.Pid = container.Created, 0; return nil })
-		return 0, runtimeFailure(logFile, fmt.Errorf("%w: %s", err, out))
-	}
 	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name)
 	_ = report(sync, nil)
 	code := waitInit(pid)
