@@ -1,8 +1,7 @@
 package main
 
 import (
-	"errors"
-	"os"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,8 +21,8 @@ func exportCommand() *cli.Command {
 				return err
 			}
 			out := c.String("output")
-			if out == "" && onTerminal(c.App.Writer) {
-				return errors.New("refusing to write a tar archive to a terminal: use -o or redirect")
+			if err := refuseTerminal(c, out); err != nil {
+				return err
 			}
 			ctx, stop := interruptible(c)
 			defer stop()
@@ -32,21 +31,8 @@ func exportCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				if out == "" {
-					return container.Export(ctx, e.store, ctr, c.App.Writer)
-				}
-				// A failed export leaves no partial file.
-				return replaceAtomically(out, false, func(tmp string) error {
-					f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
-					if err != nil {
-						return err
-					}
-					_ = f.Chmod(0o644) // not the temporary file's 0600
-					err = container.Export(ctx, e.store, ctr, f)
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-					return err
+				return writeArchive(c, out, func(w io.Writer) error {
+					return container.Export(ctx, e.store, ctr, w)
 				})
 			}))
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"errors"
 	"fmt"
 	"os"
@@ -28,29 +29,19 @@ func saveCommand() *cli.Command {
 			switch {
 			case format == image.OCIDir && out == "":
 				return errors.New("--format oci-dir needs -o DIRECTORY")
-			case out == "" && onTerminal(c.App.Writer):
-				return errors.New("refusing to write to a terminal, use -o")
+			}
+			if err := refuseTerminal(c, out); err != nil {
+				return err
 			}
 			refs := c.Args().Slice()
 			return withEnv(c, func(e *env) error {
-				switch {
-				case out == "":
-					return image.Save(c.Context, e.store, refs, format, c.App.Writer)
-				case format == image.OCIDir:
+				if format == image.OCIDir {
 					return replaceAtomically(out, true, func(tmp string) error {
 						return image.SaveDir(c.Context, e.store, refs, tmp)
 					})
 				}
-				return replaceAtomically(out, false, func(tmp string) error {
-					f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
-					if err != nil {
-						return err
-					}
-					err = image.Save(c.Context, e.store, refs, format, f)
-					if cerr := f.Close(); err == nil {
-						err = cerr
-					}
-					return err
+				return writeArchive(c, out, func(w io.Writer) error {
+					return image.Save(c.Context, e.store, refs, format, w)
 				})
 			})
 		},
@@ -96,4 +87,32 @@ func replaceAtomically(path string, dir bool, write func(tmp string) error) erro
 func onTerminal(stream any) bool {
 	f, ok := stream.(*os.File)
 	return ok && isTerminal(f)
+}
+
+// refuseTerminal refuses to write an archive to stdout when it is a terminal.
+func refuseTerminal(c *cli.Context, out string) error {
+	if out == "" && onTerminal(c.App.Writer) {
+		return errors.New("refusing to write a tar archive to a terminal: use -o or redirect")
+	}
+	return nil
+}
+
+// writeArchive has write produce an archive on stdout, or, with -o, in a
+// file (mode 0644) that appears only once it is complete.
+func writeArchive(c *cli.Context, out string, write func(io.Writer) error) error {
+	if out == "" {
+		return write(c.App.Writer)
+	}
+	return replaceAtomically(out, false, func(tmp string) error {
+		f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_ = f.Chmod(0o644) // not the temporary file's 0600
+		err = write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 }

@@ -328,8 +328,8 @@ func volumeExportCommand() *cli.Command {
 				return err
 			}
 			out := c.String("output")
-			if out == "" && onTerminal(c.App.Writer) {
-				return errors.New("refusing to write to a terminal, use -o")
+			if err := refuseTerminal(c, out); err != nil {
+				return err
 			}
 			vs, err := openVolumes(c)
 			if err != nil {
@@ -339,20 +339,7 @@ func volumeExportCommand() *cli.Command {
 			if _, err := vs.Get(name); err != nil {
 				return err // before a file is made
 			}
-			if out == "" {
-				return vs.Export(name, c.App.Writer)
-			}
-			return replaceAtomically(out, false, func(tmp string) error {
-				f, err := os.OpenFile(tmp, os.O_WRONLY, 0)
-				if err != nil {
-					return err
-				}
-				err = vs.Export(name, f)
-				if cerr := f.Close(); err == nil {
-					err = cerr
-				}
-				return err
-			})
+			return writeArchive(c, out, func(w io.Writer) error { return vs.Export(name, w) })
 		},
 	}
 }
