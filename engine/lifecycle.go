@@ -192,11 +192,8 @@ func attachCommand() *cli.Command {
 				return err
 			}
 			return withEnv(c, func(e *env) error {
-				ctr, err := container.Lookup(e.store, c.Args().First())
+				ctr, err := container.Find(c.Context, e.store, c.Args().First())
 				if err != nil {
-					return err
-				}
-				if err := container.Refresh(c.Context, e.store, ctr); err != nil {
 					return err
 				}
 				if ctr.Status != container.Running || !ctr.MonitorAlive() {

@@ -493,11 +493,8 @@ func networkConnectCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				ctr, err := container.Lookup(e.store, c.Args().Get(1))
+				ctr, err := container.Find(c.Context, e.store, c.Args().Get(1))
 				if err != nil {
-					return err
-				}
-				if err := container.Refresh(c.Context, e.store, ctr); err != nil {
 					return err
 				}
 				return container.Connect(c.Context, ctr, network.Attachment{
@@ -530,11 +527,8 @@ func networkDisconnectCommand() *cli.Command {
 				if n, err := resolveNetwork(m, name); err == nil {
 					name = n.Name
 				}
-				ctr, err := container.Lookup(e.store, c.Args().Get(1))
+				ctr, err := container.Find(c.Context, e.store, c.Args().Get(1))
 				if err != nil {
-					return err
-				}
-				if err := container.Refresh(c.Context, e.store, ctr); err != nil {
 					return err
 				}
 				return container.Disconnect(c.Context, ctr, name)

@@ -23,11 +23,8 @@ func portCommand() *cli.Command {
 				return err
 			}
 			return withEnv(c, func(e *env) error {
-				ctr, err := container.Lookup(e.store, c.Args().First())
+				ctr, err := container.Find(c.Context, e.store, c.Args().First())
 				if err != nil {
-					return err
-				}
-				if err := container.Refresh(c.Context, e.store, ctr); err != nil {
 					return err
 				}
 				maps := append([]network.PortMapping(nil), ctr.Published...)

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -64,4 +65,17 @@ func Lookup(s storage.Store, ref string) (*Container, error) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, ref)
 	}
 	return found, nil
+}
+
+// Find looks a container up and makes its state truthful (Refresh), as
+// every command that reports or acts on its status needs.
+func Find(ctx context.Context, s storage.Store, ref string) (*Container, error) {
+	c, err := Lookup(s, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := Refresh(ctx, s, c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
