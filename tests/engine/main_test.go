@@ -42,7 +42,12 @@ func TestMain(m *testing.M) {
 	case unix.Access(berthBin, unix.X_OK) != nil:
 		skipReason = fmt.Sprintf("berth binary %s not found: run `make build` or set BERTH", berthBin)
 	}
-	os.Exit(m.Run())
+	host := snapshotHost()
+	code := m.Run()
+	if skipReason == "" {
+		host.restore()
+	}
+	os.Exit(code)
 }
 
 // engine is one isolated berth: its own store, config file and credentials.

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// hostState is what the tests leave on the host that outlives every test
+// engine: the default network's bridge berth0 (shared by all engines, as
+// docker0 is) with its isolation rules, and the runtime's parent cgroups
+// /berth. restore removes what was not there before the run.
+type hostState struct {
+	bridge  bool
+	chains  bool
+	cgroups map[string]bool
+}
+
+func snapshotHost() hostState {
+	h := hostState{cgroups: map[string]bool{}}
+	h.bridge = exec.Command("ip", "link", "show", "berth0").Run() == nil
+	out, _ := exec.Command("iptables", "-S").Output()
+	h.chains = strings.Contains(string(out), "BERTH-ISOLATION-1")
+	for _, d := range cgroupParents() {
+		h.cgroups[d] = true
+	}
+	return h
+}
+
+func cgroupParents() []string {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth")
+	return dirs
+}
+
+func (h hostState) restore() {
+	if !h.bridge {
+		_ = exec.Command("ip", "link", "delete", "berth0").Run()
+		deleteRules("berth0")
+	}
+	if !h.chains {
+		deleteRules("BERTH-ISOLATION-1")
+		for _, c := range []string{"BERTH-ISOLATION-1", "BERTH-ISOLATION-2"} {
+			_ = exec.Command("iptables", "-F", c).Run()
+			_ = exec.Command("iptables", "-X", c).Run()
+		}
+	}
+	for _, d := range cgroupParents() {
+		if !h.cgroups[d] {
+			_ = os.Remove(d) // only an empty cgroup goes
+		}
+	}
+}
+
+// deleteRules deletes the filter table's rules that mention word.
+func deleteRules(word string) {
+	out, _ := exec.Command("iptables", "-S").Output()
+	for _, rule := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(rule, "-A ") || !strings.Contains(rule, word) {
+			continue
+		}
+		args := append([]string{"-D"}, strings.Fields(rule)[1:]...)
+		_ = exec.Command("iptables", args...).Run()
+	}
+}
