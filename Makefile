@@ -25,7 +25,9 @@ demo:
 # OCI runtime-tools validation suite.
 test: deps build test-go conformance
 
+# The rootless tests run berth as an unprivileged user that test-user.sh makes.
 test-go:
+	contrib/test-user.sh
 	BERTH_RUNTIME=$(RUNTIME) BERTH=$(ENGINE) $(GO) test -count=1 -timeout 15m ./...
 
 conformance:

@@ -87,9 +87,9 @@ func Generate(img *v1.Image, rootfs string, o Options) (*specs.Spec, error) {
 	if newNet {
 		// Docker's defaults for a network namespace of the container's
 		// own: any user may bind low ports and send pings.
-		s.Linux.Sysctl = map[string]string{
-			"net.ipv4.ip_unprivileged_port_start": "0",
-			"net.ipv4.ping_group_range":           "0 2147483647",
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_unprivileged_port_start": "0"}
+		if !o.Rootless {
+			s.Linux.Sysctl["net.ipv4.ping_group_range"] = "0 2147483647"
 		}
 	}
 	return s, nil

@@ -463,3 +463,23 @@ func TestGeneratedSpecsValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestRootless: a rootless engine's container has no cgroup filesystem and
+// no ping_group_range (it would name unmapped groups), and keeps the rest.
+func TestRootless(t *testing.T) {
+	img := image(v1.ImageConfig{Cmd: []string{"sh"}})
+	for _, rootless := range []bool{false, true} {
+		s := generate(t, img, Options{Rootless: rootless})
+		hasCgroup := slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/sys/fs/cgroup" })
+		_, hasPing := s.Linux.Sysctl["net.ipv4.ping_group_range"]
+		if hasCgroup == rootless || hasPing == rootless {
+			t.Errorf("rootless %v: cgroup mount %v, ping_group_range %v", rootless, hasCgroup, hasPing)
+		}
+		if s.Linux.Sysctl["net.ipv4.ip_unprivileged_port_start"] != "0" {
+			t.Errorf("rootless %v: sysctls %v", rootless, s.Linux.Sysctl)
+		}
+		if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/sys" }) {
+			t.Errorf("rootless %v: no /sys mount", rootless)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func mounts(defaults []specs.Mount, volumes map[string]struct{}, o Options) ([]s
 	}
 	var out []specs.Mount
 	for _, m := range defaults {
-		if seen[m.Destination] {
+		if seen[m.Destination] || (o.Rootless && m.Destination == "/sys/fs/cgroup") {
 			continue
 		}
 		switch m.Destination {

@@ -79,4 +79,9 @@ type Options struct {
 	Init string
 	// CgroupsPath is linux.cgroupsPath.
 	CgroupsPath string
+	// Rootless makes the container for a rootless engine, whose containers
+	// run as root of the user's namespace: no cgroup filesystem (cgroup v1
+	// hierarchies cannot be mounted there, and the user has no cgroup to
+	// show) and no ping_group_range (it would name groups not mapped).
+	Rootless bool
 }

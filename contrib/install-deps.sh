@@ -10,6 +10,7 @@ set -eu
 # docker-registry (+ apache2-utils for htpasswd) for registry tests, skopeo
 # for archive interop, debootstrap for the pull benchmark's image,
 # jq/iproute2/util-linux (unshare, nsenter, mount) used by test scripts.
+# Rootless berth: uidmap (newuidmap, newgidmap) and slirp4netns.
 PACKAGES="
 libseccomp-dev
 libbtrfs-dev
@@ -34,6 +35,8 @@ util-linux
 tar
 tini
 coreutils
+uidmap
+slirp4netns
 "
 
 GO_ROOT=${GO_ROOT:-/usr/local/go}

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-containers/berth/engine/config"
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/registry"
+	"github.com/berth-containers/berth/engine/rootless"
 	"github.com/berth-containers/berth/engine/store"
 )
 
@@ -29,9 +30,15 @@ var (
 const exitEngine = 125
 
 func main() {
-	// containers/storage re-executes this binary to extract layers in a chroot.
+	// containers/storage re-executes this binary to extract layers in a
+	// chroot; a rootless berth to hold its user's namespaces.
+	reexec.Register(rootless.PauseCommand, rootless.Pause)
 	if reexec.Init() {
 		return
+	}
+	if err := rootless.Enter(); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(exitEngine)
 	}
 	if err := newApp().Run(os.Args); err != nil {
 		var ee exitError

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -165,7 +166,7 @@ func deviceRules(s *specs.Spec) []specs.LinuxDeviceCgroup {
 // one, with a warning, unless the spec asks for limits.
 func (b *builder) applyCgroup(pid int) error {
 	err := b.cg.Apply(pid)
-	if err != nil && os.Geteuid() != 0 && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
+	if err != nil && unprivileged() && (errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS)) {
 		if r := b.spec.Linux.Resources; r != nil && hasLimits(r) {
 			return fmt.Errorf("linux.resources asks for limits, but there is no writable cgroup for this user: %w", err)
 		}
@@ -179,6 +180,11 @@ func (b *builder) applyCgroup(pid int) error {
 	}
 	return b.cg.Set(b.spec.Linux.Resources)
 }
+
+// unprivileged reports whether the runtime runs without root's powers over
+// the host: as another user, or as root of a user namespace (a rootless
+// engine's).
+func unprivileged() bool { return os.Geteuid() != 0 || userns.RunningInUserNS() }
 
 // hasLimits reports whether r limits anything beyond devices.
 func hasLimits(r *specs.LinuxResources) bool {
@@ -265,7 +271,7 @@ func (b *builder) run() error {
 		Spec:         s,
 		NoPivot:      b.opts.NoPivot,
 		NoNewKeyring: b.opts.NoNewKeyring,
-		UserNS:       config.HasNamespace(s, specs.UserNamespace),
+		UserNS:       config.HasNamespace(s, specs.UserNamespace) || userns.RunningInUserNS(),
 		CgroupNS:     config.HasNamespace(s, specs.CgroupNamespace),
 		NewCgroupNS:  newNamespace(s, specs.CgroupNamespace),
 		CgroupV2:     cgroups.IsV2(),

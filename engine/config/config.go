@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/berth-containers/berth/engine/rootless"
 )
 
 // Config is berth.conf.
@@ -40,7 +42,7 @@ type Registry struct {
 // DefaultPath is the configuration file for the current user:
 // /etc/berth/berth.conf for root, $XDG_CONFIG_HOME/berth/berth.conf otherwise.
 func DefaultPath() string {
-	if os.Geteuid() == 0 {
+	if !rootless.Enabled() {
 		return "/etc/berth/berth.conf"
 	}
 	dir := os.Getenv("XDG_CONFIG_HOME")
@@ -54,7 +56,7 @@ func DefaultPath() string {
 // Defaults are the settings without a configuration file.
 func Defaults() *Config {
 	c := &Config{}
-	if os.Geteuid() == 0 {
+	if !rootless.Enabled() {
 		c.Storage.Root = "/var/lib/berth"
 		c.Storage.RunRoot = "/run/berth"
 		return c
@@ -65,11 +67,7 @@ func Defaults() *Config {
 		data = filepath.Join(home, ".local", "share")
 	}
 	c.Storage.Root = filepath.Join(data, "berth", "storage")
-	run := os.Getenv("XDG_RUNTIME_DIR")
-	if run == "" {
-		run = filepath.Join(os.TempDir(), fmt.Sprintf("berth-%d", os.Geteuid()))
-	}
-	c.Storage.RunRoot = filepath.Join(run, "berth")
+	c.Storage.RunRoot = filepath.Join(rootless.RunDir(), "berth")
 	return c
 }
 

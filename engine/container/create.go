@@ -19,6 +19,7 @@ import (
 	"github.com/berth-containers/berth/bundle"
 	"github.com/berth-containers/berth/engine/events"
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/rootless"
 )
 
 // CreateOptions are docker create's inputs beyond the image.
@@ -167,7 +168,8 @@ func writeBundle(s storage.Store, c *Container, img *ocispec.Image, o CreateOpti
 	if bo.Hostname == "" {
 		bo.Hostname = c.ID[:12]
 	}
-	if bo.CgroupsPath == "" && os.Geteuid() == 0 {
+	bo.Rootless = rootless.Enabled()
+	if bo.CgroupsPath == "" && !bo.Rootless {
 		bo.CgroupsPath = "/berth/" + c.ID
 	}
 	spec, err := bundle.Generate(img, rootfs, bo)

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/moby/sys/mountinfo"
@@ -62,6 +63,8 @@ type engine struct {
 	DockerConfig string
 	// Env is added to the environment of every command.
 	Env []string
+	// cred, when set, runs the commands as another user (rootless tests).
+	cred *syscall.Credential
 }
 
 func newEngine(t testing.TB) *engine {
@@ -116,6 +119,9 @@ func (e *engine) cmd(args ...string) *exec.Cmd {
 	c := exec.Command(berthBin, full...)
 	c.Env = append(os.Environ(), "DOCKER_CONFIG="+e.DockerConfig)
 	c.Env = append(c.Env, e.Env...)
+	if e.cred != nil {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: e.cred}
+	}
 	return c
 }
 
