@@ -4,6 +4,7 @@
 #   - `run --rm busybox true`, median of BENCH_ENGINE_N interleaved rounds
 #   - `create`, `start`, `rm` of a busybox `true` container, separately
 #   - memory per idle container: RSS of berth's monitor against conmon's
+#     (over BENCH_IDLE containers; 0 skips it)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,6 +20,7 @@ die() {
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_ENGINE_N must be a positive integer"
+[[ $idle =~ ^[0-9]+$ ]] || die "BENCH_IDLE must be a number"
 [ -x "$berth" ] && [ -x "$runtime" ] || die "bin/berth or bin/berth-runtime not found: run make build"
 have_podman=1
 command -v podman >/dev/null || { echo "bench-engine: podman not found, timing berth only" >&2; have_podman=0; }
@@ -97,6 +99,10 @@ pss_kb() { awk '/^Pss:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
 priv_kb() { awk '/^Private_Dirty:/ {s+=$2} END {print s}' "/proc/$1/smaps_rollup"; }
 declare -A rss pss priv
 for tool in "${tools[@]}"; do
+	if [ "$idle" = 0 ]; then
+		rss[$tool]=- pss[$tool]=- priv[$tool]=-
+		continue
+	fi
 	read -r -a T <<<"$(cli "$tool")"
 	read -r -a F <<<"${runflags[$tool]}"
 	for i in $(seq "$idle"); do

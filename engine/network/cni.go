@@ -62,6 +62,18 @@ func parseList(raw []byte) (*parsedList, error) {
 	return pl, nil
 }
 
+// masqueradesPerContainer tells whether the list's bridge plugin has ipMasq
+// on: a masquerade chain per container (conflists of older berths, or
+// written by hand).
+func (pl *parsedList) masqueradesPerContainer() bool {
+	for _, p := range pl.plugins {
+		if on, _ := p["ipMasq"].(bool); on && p["type"] == "bridge" {
+			return true
+		}
+	}
+	return false
+}
+
 // withDataDir returns the conflist with host-local's dataDir set to dir in
 // every plugin's ipam that has none, so the leases live in the run
 // directory.

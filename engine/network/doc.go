@@ -1,8 +1,8 @@
 // Package network gives berth containers their networks: named bridge
 // networks described by CNI configuration lists, and per-container network
 // namespaces ("sandboxes") attached to them with the standard CNI plugins
-// (bridge, host-local, portmap, firewall, tuning), the way podman's CNI
-// backend does.
+// (bridge, host-local, portmap, tuning), the way podman's CNI backend does,
+// and masquerade, forward and isolation rules of berth's own per network.
 //
 // # Layout
 //
@@ -16,20 +16,24 @@
 //	                              with the exact CNI config, CNI_ARGS, runtimeConfig
 //	                              and ADD result used, aliases, IP, published ports
 //	runDir/ipam/<network>/        host-local's leases (its dataDir)
+//	runDir/rules/<network>.json   marker: the network's rules are installed
 //
 // runDir is meant to be on a tmpfs (/run/berth/network): after a reboot no
 // namespace, veth, lease or iptables rule survives, and neither do the
-// records. The records are all Teardown and Peers need: a network's conflist
+// records and markers. The records are all Teardown and Peers need: a network's conflist
 // may change or go away while a container is attached and its teardown still
 // uses the configuration its setup used.
 //
 // # Networks
 //
-// Create writes a conflist of bridge (isGateway, ipMasq, hairpinMode) with
-// host-local IPAM, then portmap, firewall (iptables backend) and tuning. An
-// internal network's bridge has isGateway and ipMasq false, its IPAM has no
-// routes, and it has no portmap: its containers have no default route, no
-// masquerade and cannot publish ports. Labels and the creation time are kept
+// Create writes a conflist of bridge (isGateway, hairpinMode; ipMasq false)
+// with host-local IPAM, then portmap and tuning; no firewall plugin. An
+// internal network's bridge has isGateway false, its IPAM has no routes,
+// and it has no portmap: its containers have no default route, no
+// masquerade and cannot publish ports. A conflist written by an older berth
+// (ipMasq on, a firewall plugin; told by "berth_created" in its args) is
+// rewritten to this form when a container is next attached; conflists
+// written by hand are used as they are. Labels and the creation time are kept
 // in the conflist's top-level "args" under "berth_labels" and
 // "berth_created", which libcni and the plugins ignore. Subnets are IPv4; an
 // empty one is the first free 10.89.N.0/24 (not overlapping another network or
@@ -52,9 +56,10 @@
 // still has its namespace, and Teardown (CNI DEL of every attachment in
 // reverse order, then unmount and remove) cleans everything. Teardown also
 // works when the namespace is already gone (DEL without CNI_NETNS, then
-// berth removes the masquerade chain and lease the bridge plugin cannot find
-// without it), on half-made sandboxes, and a second time (a no-op). Setup
-// undoes everything it did when it fails. The record is written before the
+// berth removes the lease, and the masquerade chain of an ipMasq
+// configuration, that the bridge plugin cannot find without it), on
+// half-made sandboxes, and a second time (a no-op). Setup undoes
+// everything it did when it fails. The record is written before the
 // namespace is made, before each ADD and after each plugin's result, so a
 // crash at any point leaves what Repair needs to tear it down. Before
 // anything is made Setup checks the networks exist, requested addresses
@@ -64,7 +69,9 @@
 //
 // Plugins that would do nothing are not run, on ADD nor on DEL: portmap
 // when the attachment publishes no port, tuning when it has no setting
-// (each costs an exec, portmap's DEL a dozen iptables calls). On DEL, a
+// (each costs an exec, portmap's DEL a dozen iptables calls). A container on
+// the default network costs four execs: bridge and its host-local, on ADD
+// and on DEL. On DEL, a
 // plugin that cannot be found is skipped (it cannot have done anything, or
 // cannot undo it); DEL goes on through the other plugins when one fails.
 //
@@ -76,10 +83,43 @@
 // Nothing keeps the port bound afterwards: a host process that binds it later
 // only receives traffic the DNAT rules do not catch.
 //
-// Containers on different (non-internal) networks cannot reach each other:
-// berth keeps the filter chains BERTH-ISOLATION-1 (jumped to first from
-// FORWARD) and BERTH-ISOLATION-2, docker-style, with a pair of rules per
-// bridge, added on Setup/Connect and removed with the network.
+// # Per-network rules
+//
+// The bridge plugin's ipMasq makes a nat chain per container and the
+// firewall plugin two filter rules: about twenty iptables execs per
+// container between ADD and DEL, ~5 ms each on nf_tables. berth's conflists
+// leave both off and berth installs, once per non-internal network, the
+// same effect (rules.go):
+//
+//	nat     POSTROUTING -> BERTH-POSTROUTING
+//	          -s SUBNET ! -o BRIDGE -j MASQUERADE
+//	filter  FORWARD -> BERTH-ISOLATION-1 (first), BERTH-FORWARD (second)
+//	          -i BRIDGE -j ACCEPT
+//	          -o BRIDGE -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT
+//	        BERTH-ISOLATION-1: -i BRIDGE ! -o BRIDGE -j BERTH-ISOLATION-2
+//	        BERTH-ISOLATION-2: -o BRIDGE -j DROP
+//
+// (the rules of BERTH-FORWARD and BERTH-POSTROUTING carry the comment
+// berth-network:NAME). So containers reach outside, published ports (DNAT)
+// are accepted even under a FORWARD policy of DROP, and containers on
+// different networks cannot reach each other, docker-style. Only what the
+// conflist's plugins do not do is berth's: a hand-written conflist with
+// ipMasq or the firewall plugin keeps them, and gets the isolation rules.
+// Internal networks get no rules at all.
+//
+// Setup and Connect install the rules after ADD, then write the network's
+// marker (runDir/rules/NAME.json, the rules installed); with a marker
+// matching the conflist they run no iptables at all, without one (first
+// container since boot, a new run directory, an edited conflist) they list
+// the nat and filter tables once and add what is missing. Remove and Prune
+// delete the rules (those of the marker and those of the conflist) and the
+// marker; the chains stay. Repair removes the rules of networks whose
+// conflist is gone and drops the other markers, so that rules flushed by a
+// firewall reload come back with the next container.
+//
+// Measured with bench/engine.sh on 2026-11-28, `run --rm busybox true` on
+// each tool's default network: berth 255 ms, podman 687 ms (0.37); with the
+// per-container rules it was 616 ms against 877 (0.70).
 //
 // Connect and Disconnect add and remove one attachment of a set-up sandbox;
 // connected networks publish no ports. Peers lists the containers attached to
@@ -89,7 +129,8 @@
 //
 // Root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), the CNI plugins in one of the
 // plugin directories (New's default: podman's list), an iptables binary in
-// PATH (the plugins call it too; legacy or nft, whichever "iptables" is).
+// PATH (portmap calls it too; legacy or nft, whichever "iptables" is) with
+// the comment and conntrack matches.
 // The bridge plugin turns on net.ipv4.ip_forward for gateway networks, and
 // portmap sets net.ipv4.conf.<bridge>.route_localnet=1 so that a port
 // published on all addresses or on 127.0.0.1 answers on 127.0.0.1 (its DNAT

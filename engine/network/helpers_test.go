@@ -224,7 +224,6 @@ func (e *testEnv) cleanup() {
 		}
 	}
 	for _, b := range e.bridges {
-		_ = removeIsolation(b)
 		_ = deleteLink(b)
 	}
 	// whatever a failed test left in iptables

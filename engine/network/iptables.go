@@ -9,15 +9,6 @@ import (
 	"strings"
 )
 
-// Filter chains isolating the networks from each other, docker-style:
-// FORWARD jumps first to ISOLATION-1, which sends what comes from a bridge
-// and leaves by another interface to ISOLATION-2, which drops it if that
-// interface is another network's bridge.
-const (
-	isolationChain1 = "BERTH-ISOLATION-1"
-	isolationChain2 = "BERTH-ISOLATION-2"
-)
-
 func iptables(args ...string) ([]byte, error) {
 	cmd := exec.Command("iptables", append([]string{"-w"}, args...)...)
 	var stderr bytes.Buffer
@@ -112,81 +103,6 @@ func jumpTarget(rule []string) string {
 		}
 	}
 	return ""
-}
-
-// ensureIsolation makes sure the isolation rules of these bridges exist
-// and that FORWARD's first rule jumps to them (the firewall plugin inserts
-// its CNI-FORWARD jump first when it is missing, so this runs after ADD).
-func ensureIsolation(bridges []string) error {
-	if len(bridges) == 0 {
-		return nil
-	}
-	rs, err := listTable("filter")
-	if err != nil {
-		return fmt.Errorf("network isolation: %w", err)
-	}
-	for _, c := range []string{isolationChain1, isolationChain2} {
-		if !rs.chains[c] {
-			if _, err := iptables("-t", "filter", "-N", c); err != nil && !strings.Contains(err.Error(), "exists") {
-				return fmt.Errorf("network isolation: %w", err)
-			}
-		}
-	}
-	for _, b := range bridges {
-		found1, found2 := false, false
-		for _, r := range rs.rules[isolationChain1] {
-			if hasWords(r, "-i", b, "!", "-o", b) && jumpTarget(r) == isolationChain2 {
-				found1 = true
-			}
-		}
-		for _, r := range rs.rules[isolationChain2] {
-			if hasWords(r, "-o", b) && jumpTarget(r) == "DROP" {
-				found2 = true
-			}
-		}
-		if !found1 {
-			if _, err := iptables("-t", "filter", "-A", isolationChain1, "-i", b, "!", "-o", b, "-j", isolationChain2); err != nil {
-				return fmt.Errorf("network isolation: %w", err)
-			}
-		}
-		if !found2 {
-			if _, err := iptables("-t", "filter", "-A", isolationChain2, "-o", b, "-j", "DROP"); err != nil {
-				return fmt.Errorf("network isolation: %w", err)
-			}
-		}
-	}
-	fwd := rs.rules["FORWARD"]
-	if len(fwd) > 0 && len(fwd[0]) == 2 && jumpTarget(fwd[0]) == isolationChain1 {
-		return nil
-	}
-	for _, r := range fwd {
-		if len(r) == 2 && jumpTarget(r) == isolationChain1 {
-			_, _ = iptables("-t", "filter", "-D", "FORWARD", "-j", isolationChain1)
-		}
-	}
-	if _, err := iptables("-t", "filter", "-I", "FORWARD", "1", "-j", isolationChain1); err != nil {
-		return fmt.Errorf("network isolation: %w", err)
-	}
-	return nil
-}
-
-// removeIsolation deletes a bridge's isolation rules. The chains stay,
-// empty, as other berth processes may be adding to them.
-func removeIsolation(bridge string) error {
-	rs, err := listTable("filter")
-	if err != nil {
-		return fmt.Errorf("network isolation: %w", err)
-	}
-	for _, c := range []string{isolationChain1, isolationChain2} {
-		for _, r := range rs.rules[c] {
-			if hasWords(r, "-i", bridge, "!", "-o", bridge) || (hasWords(r, "-o", bridge) && jumpTarget(r) == "DROP") {
-				if err := deleteRule("filter", c, r); err != nil {
-					return fmt.Errorf("network isolation: %w", err)
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // deleteRule deletes a rule by its specification as iptables -S printed

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -81,7 +82,7 @@ func New(confDir, runDir string, pluginDirs []string) (*Manager, error) {
 	if err := os.MkdirAll(confDir, 0o755); err != nil {
 		return nil, fmt.Errorf("network: configuration directory: %w", err)
 	}
-	for _, d := range []string{runDir, m.netnsDir(), m.recordDir(), m.ipamDir()} {
+	for _, d := range []string{runDir, m.netnsDir(), m.recordDir(), m.ipamDir(), m.rulesDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("network: run directory: %w", err)
 		}
@@ -179,7 +180,11 @@ type netDef struct {
 	*Network
 	raw      []byte
 	portmap  bool // has a plugin declaring the portMappings capability
-	ipMasq   bool
+	ipMasq   bool // the bridge plugin masquerades, per container
+	firewall bool // has the firewall plugin (accept rules per container)
+	// outdated: written by a berth that left masquerade and forward
+	// rules to the plugins (see loadForUse)
+	outdated bool
 	subnetIP *net.IPNet
 }
 
@@ -276,6 +281,9 @@ func parseConfList(raw []byte, path string) (*netDef, error) {
 		if head.Capabilities["portMappings"] {
 			nd.portmap = true
 		}
+		if head.Type == "firewall" {
+			nd.firewall = true
+		}
 		if head.Type != "bridge" || n.Bridge != "" {
 			continue
 		}
@@ -303,7 +311,58 @@ func parseConfList(raw []byte, path string) (*netDef, error) {
 			}
 		}
 	}
+	nd.outdated = cl.Args.Created != "" && (nd.ipMasq || nd.firewall)
 	return nd, nil
+}
+
+// loadForUse loads a network a container is being attached to (the lock
+// held). A conflist written by an older berth (the bridge plugin's ipMasq
+// on, the firewall plugin: about twenty iptables execs per container) is
+// first rewritten to today's form, berth's per-network rules taking over:
+// the containers attached meanwhile keep the configuration recorded at
+// their setup, which their teardown uses.
+func (m *Manager) loadForUse(name string) (*netDef, error) {
+	d, err := m.loadNet(name)
+	if err != nil || !d.outdated {
+		return d, err
+	}
+	raw, err := upgradeConf(d.raw)
+	if err != nil {
+		return nil, fmt.Errorf("network %s: upgrade %s: %w", name, d.ConfigFile, err)
+	}
+	if err := writeFileAtomic(d.ConfigFile, raw, 0o644); err != nil {
+		return nil, fmt.Errorf("network %s: upgrade: %w", name, err)
+	}
+	return m.loadNet(name)
+}
+
+// upgradeConf turns off the bridge plugin's ipMasq and drops the firewall
+// plugin of a conflist, keeping everything else.
+func upgradeConf(raw []byte) ([]byte, error) {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var cl map[string]any
+	if err := d.Decode(&cl); err != nil {
+		return nil, err
+	}
+	plugins, _ := cl["plugins"].([]any)
+	var kept []any
+	for _, p := range plugins {
+		mp, _ := p.(map[string]any)
+		switch mp["type"] {
+		case "firewall":
+			continue
+		case "bridge":
+			mp["ipMasq"] = false
+		}
+		kept = append(kept, p)
+	}
+	cl["plugins"] = kept
+	out, err := json.MarshalIndent(cl, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
 }
 
 // List returns the networks of the configuration directory, by name.
@@ -487,7 +546,8 @@ func (m *Manager) create(o CreateOptions, isDefault bool) (*Network, error) {
 
 	created := time.Now().UTC()
 	br := bridgePlugin{
-		Type: "bridge", Bridge: o.Bridge, IsGateway: !o.Internal, IPMasq: !o.Internal, HairpinMode: true,
+		// masquerade is berth's, once per network (rules.go)
+		Type: "bridge", Bridge: o.Bridge, IsGateway: !o.Internal, IPMasq: false, HairpinMode: true,
 		IPAM: ipamConfig{
 			Type:   "host-local",
 			Ranges: [][]ipamRange{{{Subnet: subnet.String(), Gateway: gw.String()}}},
@@ -498,10 +558,8 @@ func (m *Manager) create(o CreateOptions, isDefault bool) (*Network, error) {
 		br.IPAM.Routes = []ipamRoute{{Dst: "0.0.0.0/0"}}
 		plugins = append(plugins, map[string]any{"type": "portmap", "capabilities": map[string]bool{"portMappings": true}})
 	}
-	plugins = append(plugins,
-		map[string]any{"type": "firewall", "backend": "iptables"},
-		map[string]any{"type": "tuning"},
-	)
+	// no firewall plugin: berth's forward rules are per network
+	plugins = append(plugins, map[string]any{"type": "tuning"})
 	cl := confList{
 		CNIVersion: CNIVersion,
 		Name:       o.Name,
@@ -525,8 +583,8 @@ func (m *Manager) create(o CreateOptions, isDefault bool) (*Network, error) {
 }
 
 // Remove deletes a network: its conflist, its bridge, its leases and its
-// isolation rules. It is refused for the default network and while
-// containers are attached.
+// rules (masquerade, forward, isolation). It is refused for the default
+// network and while containers are attached.
 func (m *Manager) Remove(name string) error {
 	unlock, err := m.lock()
 	if err != nil {
@@ -559,10 +617,10 @@ func (m *Manager) remove(name string) error {
 		return fmt.Errorf("remove network %s: %w", name, err)
 	}
 	var errs []string
+	if err := m.dropRules(name, rulesOf(d)); err != nil {
+		errs = append(errs, err.Error())
+	}
 	if d.Driver == "bridge" && validBridgeName(d.Bridge) == nil {
-		if err := removeIsolation(d.Bridge); err != nil {
-			errs = append(errs, err.Error())
-		}
 		if err := deleteLink(d.Bridge); err != nil {
 			errs = append(errs, err.Error())
 		}

@@ -96,7 +96,7 @@ func TestNetworkCreateListInspectRemove(t *testing.T) {
 	for _, p := range plugins {
 		types = append(types, p.(map[string]any)["type"].(string))
 	}
-	if strings.Join(types, ",") != "bridge,firewall,tuning" {
+	if strings.Join(types, ",") != "bridge,tuning" {
 		t.Errorf("internal network plugins %v", types)
 	}
 	br := plugins[0].(map[string]any)
@@ -107,10 +107,13 @@ func TestNetworkCreateListInspectRemove(t *testing.T) {
 		t.Errorf("labels not in args.berth_labels: %v", cl["args"])
 	}
 	data, _ = os.ReadFile(filepath.Join(m.ConfDir(), "alpha.conflist"))
-	for _, want := range []string{`"portmap"`, `"portMappings": true`, `"isGateway": true`, `"ipMasq": true`, `"hairpinMode": true`, `"0.0.0.0/0"`, `"tuning"`, `"firewall"`} {
+	for _, want := range []string{`"portmap"`, `"portMappings": true`, `"isGateway": true`, `"ipMasq": false`, `"hairpinMode": true`, `"0.0.0.0/0"`, `"tuning"`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("alpha conflist lacks %s:\n%s", want, data)
 		}
+	}
+	if strings.Contains(string(data), `"firewall"`) { // berth's forward rules are per network
+		t.Errorf("alpha conflist has the firewall plugin:\n%s", data)
 	}
 
 	// refused: duplicates, overlaps, bad names

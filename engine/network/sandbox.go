@@ -108,7 +108,7 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 			return nil, wrap(fmt.Errorf("network %s is given twice", a.Network))
 		}
 		seen[a.Network] = true
-		d, err := m.loadNet(a.Network)
+		d, err := m.loadForUse(a.Network)
 		if err != nil {
 			return nil, wrap(err)
 		}
@@ -169,7 +169,6 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 	if err := createNetns(rec.NetnsPath); err != nil {
 		return nil, wrap(err)
 	}
-	var bridges []string
 	for i, a := range attach {
 		var pm []PortMapping
 		if i == portsOn {
@@ -178,11 +177,8 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 		if err := m.attach(ctx, rec, defs[i], a, "eth"+strconv.Itoa(i), pm); err != nil {
 			return nil, wrap(err)
 		}
-		if !defs[i].Internal && defs[i].Driver == "bridge" {
-			bridges = append(bridges, defs[i].Bridge)
-		}
 	}
-	if err := ensureIsolation(bridges); err != nil {
+	if err := m.ensureRules(defs); err != nil {
 		return nil, wrap(err)
 	}
 	return rec.sandbox(), nil
@@ -374,7 +370,7 @@ func (m *Manager) detach(ctx context.Context, rec *record, ar *attachmentRecord,
 	if err := m.del(ctx, pl, inv, ar.Result); err != nil {
 		errs = append(errs, err.Error())
 	}
-	if !haveNetns {
+	if !haveNetns && pl.masqueradesPerContainer() {
 		// the bridge plugin finds the masquerade chain's address in the
 		// namespace; without one it leaves the chain
 		if err := sweepMasquerade(ar.Network, rec.ContainerID); err != nil {
@@ -481,7 +477,7 @@ func (m *Manager) Connect(ctx context.Context, containerID, containerName string
 	if !isNetns(rec.NetnsPath) {
 		return wrap(fmt.Errorf("its network namespace %s is gone", rec.NetnsPath))
 	}
-	d, err := m.loadNet(a.Network)
+	d, err := m.loadForUse(a.Network)
 	if err != nil {
 		return wrap(err)
 	}
@@ -524,10 +520,8 @@ func (m *Manager) Connect(ctx context.Context, containerID, containerName string
 		}
 		return wrap(err)
 	}
-	if !d.Internal && d.Driver == "bridge" {
-		if err := ensureIsolation([]string{d.Bridge}); err != nil {
-			return wrap(err)
-		}
+	if err := m.ensureRules([]*netDef{d}); err != nil {
+		return wrap(err)
 	}
 	return nil
 }
@@ -630,9 +624,11 @@ func (m *Manager) Peers(network string) ([]Peer, error) {
 }
 
 // Repair cleans what a crash left: it tears down the sandboxes of
-// containers alive says are gone, removes namespaces no record owns, and
-// removes leftover temporary files. alive is called with the network lock
-// held: it must not call back into the Manager.
+// containers alive says are gone, removes namespaces no record owns, the
+// rules of networks whose conflist is gone, and leftover temporary files;
+// the rules of the other networks are checked again at their next use.
+// alive is called with the network lock held: it must not call back into
+// the Manager.
 func (m *Manager) Repair(ctx context.Context, alive func(containerID string) bool) error {
 	unlock, err := m.lock()
 	if err != nil {
@@ -664,7 +660,10 @@ func (m *Manager) Repair(ctx context.Context, alive func(containerID string) boo
 			}
 		}
 	}
-	for _, dir := range []string{m.recordDir(), m.confDir} {
+	if err := m.repairRules(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	for _, dir := range []string{m.recordDir(), m.confDir, m.rulesDir()} {
 		if entries, err := os.ReadDir(dir); err == nil {
 			for _, e := range entries {
 				if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp") {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,6 +221,12 @@ func TestNetworkInternal(t *testing.T) {
 	if out := e.ok("run", "--rm", "--network", "inner", "busybox", "ip", "route"); strings.Contains(out, "default") || !strings.Contains(out, "10.251.3.0/24") {
 		t.Errorf("routes on an internal network: %q", out)
 	}
+	if m := grepLines(iptablesSave(t), "bnt3"); m != "" {
+		t.Errorf("rules for the internal network's bridge (masquerade, forward):\n%s", m)
+	}
+	if m := grepLines(iptablesSave(t), "10.251.3."); m != "" {
+		t.Errorf("rules for the internal network's addresses:\n%s", m)
+	}
 	fetchFails(t, e, "http://"+gw+":"+hostPort+"/index.html", "--network", "inner")
 	fetchFails(t, e, "http://"+webIP+":8000/index.html", "--network", "inner")
 	if r := e.run(nil, "run", "--rm", "--network", "inner", "busybox", "ping", "-c", "1", "-W", "1", "192.0.2.1"); r.Code == 0 {
@@ -337,6 +344,72 @@ func netLeftovers(t *testing.T, e *engine, bridge, id, ip string) []string {
 		left = append(left, "iptables rules with the address:\n"+m)
 	}
 	return left
+}
+
+func iptablesSave(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("iptables-save").Output()
+	if err != nil {
+		t.Fatalf("iptables-save: %v", err)
+	}
+	return string(out)
+}
+
+// netRules are berth's rules of a network (masquerade, forward accept,
+// isolation): the lines of iptables-save naming its bridge in berth's
+// chains.
+func netRules(t *testing.T, bridge string) []string {
+	t.Helper()
+	var rules []string
+	for _, l := range strings.Split(iptablesSave(t), "\n") {
+		if strings.HasPrefix(l, "-A BERTH-") && strings.Contains(l, " "+bridge+" ") {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
+
+// TestNetworkRules: a network's masquerade, forward and isolation rules are
+// its own, made with its first container and removed with it; containers
+// add no rules of their own (no CNI- chain, nothing naming them).
+func TestNetworkRules(t *testing.T) {
+	e := netEngine(t)
+	bridge := createNet(t, e, "rulenet", 14)
+	if r := netRules(t, bridge); len(r) != 0 {
+		t.Fatalf("rules before the network's first container: %q", r)
+	}
+	id := strings.TrimSpace(e.ok("run", "-d", "--name", "r1", "--network", "rulenet", "busybox", "sleep", "1000"))
+	ip := ipOn(t, e, "r1", "rulenet")
+	want := []string{
+		"-A BERTH-FORWARD -i " + bridge + " -m comment --comment \"berth-network:rulenet\" -j ACCEPT",
+		"-A BERTH-FORWARD -o " + bridge + " -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -m comment --comment \"berth-network:rulenet\" -j ACCEPT",
+		"-A BERTH-ISOLATION-1 -i " + bridge + " ! -o " + bridge + " -j BERTH-ISOLATION-2",
+		"-A BERTH-ISOLATION-2 -o " + bridge + " -j DROP",
+		"-A BERTH-POSTROUTING -s 10.251.14.0/24 ! -o " + bridge + " -m comment --comment \"berth-network:rulenet\" -j MASQUERADE",
+	}
+	rules := netRules(t, bridge)
+	slices.Sort(rules)
+	if !slices.Equal(rules, want) {
+		t.Fatalf("rules of rulenet:\n%s\nwant:\n%s", strings.Join(rules, "\n"), strings.Join(want, "\n"))
+	}
+	saved := iptablesSave(t)
+	if m := grepLines(saved, id); m != "" {
+		t.Errorf("rules of the container itself:\n%s", m)
+	}
+	if m := grepLines(saved, " "+ip+"/32 "); m != "" {
+		t.Errorf("rules naming the container's address:\n%s", m)
+	}
+	// A second container changes nothing; the rules outlive both.
+	e.ok("run", "--rm", "--network", "rulenet", "busybox", "true")
+	e.ok("rm", "-f", "r1")
+	assertNetClean(t, e, bridge, id, ip)
+	if r := netRules(t, bridge); len(r) != len(want) {
+		t.Errorf("rules after the containers went: %q", r)
+	}
+	e.ok("network", "rm", "rulenet")
+	if r := netRules(t, bridge); len(r) != 0 {
+		t.Errorf("rules after network rm: %q", r)
+	}
 }
 
 func assertNetClean(t *testing.T, e *engine, bridge, id, ip string) {
