@@ -19,7 +19,9 @@ import (
 	"github.com/berth-containers/berth/bundle"
 	"github.com/berth-containers/berth/engine/events"
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/network"
 	"github.com/berth-containers/berth/engine/rootless"
+	"github.com/berth-containers/berth/engine/slirp"
 )
 
 // CreateOptions are docker create's inputs beyond the image.
@@ -100,6 +102,14 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 		c.Network = "bridge"
 		if n := o.Network.Attachments; len(n) > 0 && n[0].Network != "" {
 			c.Network = n[0].Network
+		}
+		if n := o.Network.Attachments; len(n) > 0 && network.IsSlirp(n[0].Network) {
+			c.Network = network.SlirpNetwork
+			// slirp4netns's forwarder reaches the host's nameservers,
+			// loopback ones included, as podman has it.
+			if len(o.Etc.DNS) == 0 {
+				o.Etc.DNS = []string{slirp.DNS}
+			}
 		}
 	}
 	if err := writeBundle(s, c, imgCfg, o, vols); err != nil {

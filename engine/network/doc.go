@@ -125,6 +125,16 @@
 // connected networks publish no ports. Peers lists the containers attached to
 // a network, with their names, aliases and addresses, for /etc/hosts.
 //
+// # slirp4netns
+//
+// SlirpNetwork ("slirp4netns") is a pseudo network without a conflist: the
+// default of a rootless berth, which can make neither bridges nor iptables
+// rules, and open to root by name. Its attachment runs slirp4netns (package
+// slirp) on the sandbox's namespace instead of CNI ADD, publishes ports
+// through its API socket, and records the process for Teardown. It has no
+// peers and cannot be connected to later. A rootless berth has no other
+// network: Create, and loading any other network, are refused.
+//
 // # Host requirements
 //
 // Root (or CAP_NET_ADMIN and CAP_SYS_ADMIN), the CNI plugins in one of the

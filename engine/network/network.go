@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/berth-containers/berth/engine/rootless"
 )
 
 // CNIVersion is the version written into the conflists berth creates
@@ -75,7 +77,7 @@ func New(confDir, runDir string, pluginDirs []string) (*Manager, error) {
 		confDir:       confDir,
 		runDir:        runDir,
 		pluginDirs:    append([]string(nil), pluginDirs...),
-		DefaultName:   DefaultName,
+		DefaultName:   defaultName(),
 		DefaultBridge: DefaultBridge,
 		DefaultSubnet: DefaultSubnet,
 	}
@@ -222,6 +224,12 @@ func networkID(name string) string {
 
 // loadNet reads and parses <confDir>/<name>.conflist.
 func (m *Manager) loadNet(name string) (*netDef, error) {
+	switch {
+	case name == SlirpNetwork:
+		return slirpDef(), nil
+	case rootless.Enabled():
+		return nil, errRootlessCNI(name)
+	}
 	if err := validName(name); err != nil && name != m.DefaultName {
 		return nil, err
 	}
@@ -368,6 +376,9 @@ func upgradeConf(raw []byte) ([]byte, error) {
 // List returns the networks of the configuration directory, by name.
 // Files that are not readable conflists are left out (Inspect tells why).
 func (m *Manager) List() ([]*Network, error) {
+	if rootless.Enabled() {
+		return []*Network{slirpDef().Network}, nil
+	}
 	defs, err := m.listDefs()
 	if err != nil {
 		return nil, err
@@ -448,6 +459,9 @@ func (m *Manager) ensureDefault() (*Network, error) {
 }
 
 func (m *Manager) create(o CreateOptions, isDefault bool) (*Network, error) {
+	if rootless.Enabled() {
+		return nil, errRootlessCNI(o.Name)
+	}
 	if !isDefault {
 		if err := validName(o.Name); err != nil {
 			return nil, err

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/engine/slirp"
 )
 
 // lock takes the exclusive flock on runDir/network.lock that every change
@@ -76,6 +78,8 @@ type attachmentRecord struct {
 	Args           [][2]string     `json:"cni_args,omitempty"`
 	CapabilityArgs map[string]any  `json:"cni_capability_args,omitempty"`
 	Result         json.RawMessage `json:"cni_result,omitempty"`
+	// Slirp is the slirp4netns of a SlirpNetwork attachment (no CNI).
+	Slirp *slirp.Process `json:"slirp,omitempty"`
 }
 
 func (r *record) displayName() string {

@@ -98,6 +98,9 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 	hostNets := hostNetworks()
 	for i := range attach {
 		a := &attach[i]
+		if IsSlirp(a.Network) {
+			a.Network = SlirpNetwork
+		}
 		if a.Network == "" {
 			if _, err := m.ensureDefault(); err != nil {
 				return nil, wrap(err)
@@ -291,6 +294,9 @@ func resolvePorts(ports []PortMapping, others []*record) ([]PortMapping, error) 
 // attach runs CNI ADD of one network, keeping the record current before
 // and after so that a crash leaves what Teardown needs.
 func (m *Manager) attach(ctx context.Context, rec *record, d *netDef, a Attachment, ifName string, ports []PortMapping) error {
+	if d.Name == SlirpNetwork {
+		return m.attachSlirp(rec, a, ports)
+	}
 	conf, err := withDataDir(d.raw, m.ipamDir())
 	if err != nil {
 		return fmt.Errorf("network %s: %w", d.Name, err)
@@ -358,6 +364,9 @@ func (ar *attachmentRecord) invocation(rec *record) *invocation {
 // detach runs CNI DEL of one attachment with its stored configuration and
 // cleans what DEL cannot without a namespace.
 func (m *Manager) detach(ctx context.Context, rec *record, ar *attachmentRecord, haveNetns bool) error {
+	if ar.Network == SlirpNetwork {
+		return m.detachSlirp(rec, ar)
+	}
 	pl, err := parseList(ar.Config)
 	if err != nil {
 		return fmt.Errorf("network %s: stored configuration: %w", ar.Network, err)
@@ -476,6 +485,9 @@ func (m *Manager) Connect(ctx context.Context, containerID, containerName string
 	}
 	if !isNetns(rec.NetnsPath) {
 		return wrap(fmt.Errorf("its network namespace %s is gone", rec.NetnsPath))
+	}
+	if a.Network == SlirpNetwork {
+		return wrap(errors.New("slirp4netns is given to a container when it starts, not connected later"))
 	}
 	d, err := m.loadForUse(a.Network)
 	if err != nil {
@@ -597,6 +609,9 @@ func (m *Manager) Sandbox(containerID string) (*Sandbox, error) {
 // Peers lists the containers attached to a network (set up completely),
 // by name then ID.
 func (m *Manager) Peers(network string) ([]Peer, error) {
+	if network == SlirpNetwork {
+		return nil, nil // one address for all: no names to give
+	}
 	recs, err := m.records()
 	if err != nil {
 		return nil, err

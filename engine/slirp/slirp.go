@@ -13,10 +13,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,9 +30,11 @@ import (
 
 // The addresses slirp4netns --configure gives the namespace.
 const (
-	Address = "10.0.2.100"
-	Gateway = "10.0.2.2"
-	DNS     = "10.0.2.3"
+	Subnet    = "10.0.2.0/24"
+	PrefixLen = 24
+	Address   = "10.0.2.100"
+	Gateway   = "10.0.2.2"
+	DNS       = "10.0.2.3"
 	// Device is the tap device in the namespace.
 	Device = "tap0"
 )
@@ -46,19 +51,20 @@ type Process struct {
 }
 
 // Start runs slirp4netns for the network namespace bind-mounted at netns,
-// with its API socket and log in dir, and returns once tap0 is configured.
+// with its API socket at base.sock and its log at base.log, and returns once
+// tap0 is configured.
 // The process is in a session of its own and outlives the caller; Stop
 // ends it.
-func Start(netns, dir string) (*Process, error) {
+func Start(netns, base string) (*Process, error) {
 	bin, err := exec.LookPath("slirp4netns")
 	if err != nil {
 		return nil, fmt.Errorf("slirp4netns is needed for a rootless container's network: %w", err)
 	}
-	sock := filepath.Join(dir, "slirp4netns.sock")
+	sock := base + ".sock"
 	if len(sock) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, fmt.Errorf("slirp4netns API socket path %s is too long", sock)
 	}
-	logPath := filepath.Join(dir, "slirp4netns.log")
+	logPath := base + ".log"
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("slirp4netns log: %w", err)
@@ -94,6 +100,9 @@ func Start(netns, dir string) (*Process, error) {
 	}()
 	select {
 	case err = <-ready:
+		if err == io.EOF {
+			err = errors.New("exited before it was ready")
+		}
 	case err = <-exited:
 		if err == nil {
 			err = errors.New("exited")
@@ -102,30 +111,64 @@ func Start(netns, dir string) (*Process, error) {
 		err = fmt.Errorf("not ready after %s", readyTimeout)
 	}
 	if err != nil {
+		err = fmt.Errorf("slirp4netns for %s: %w%s", netns, err, firstError(logPath))
 		p.Stop()
-		return nil, fmt.Errorf("slirp4netns for %s: %w%s", netns, err, lastLine(logPath))
+		return nil, err
 	}
 	return p, nil
 }
 
-// lastLine is ": " and the last line slirp4netns logged, if any.
-func lastLine(path string) string {
-	data, err := os.ReadFile(path)
-	text := strings.TrimSpace(string(data))
-	if err != nil || text == "" {
-		return ""
+// firstError is ": " and the first line slirp4netns logged, warnings left
+// out, if any: the cause (later lines are its parent's "child failed").
+func firstError(path string) string {
+	data, _ := os.ReadFile(path)
+	for _, l := range strings.Split(string(data), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "WARNING:") {
+			return ": " + l
+		}
 	}
-	return ": " + text[strings.LastIndexByte(text, '\n')+1:]
+	return ""
+}
+
+// Find returns the slirp4netns serving the namespace netns, started with
+// base (for a process whose pid was never recorded: a crash right after
+// Start); one that is not running is returned too, so that Stop removes
+// its files.
+func Find(netns, base string) *Process {
+	p := &Process{APISocket: base + ".sock"}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+		if err != nil || len(args) < 3 || filepath.Base(args[0]) != "slirp4netns" ||
+			args[len(args)-2] != netns || !slices.Contains(args, p.APISocket) {
+			continue
+		}
+		if start, _, err := state.ProcessStart(pid); err == nil {
+			p.PID, p.Start = pid, start
+		}
+		break
+	}
+	return p
 }
 
 // Alive reports whether the recorded slirp4netns still runs.
 func (p *Process) Alive() bool {
+	if p.PID <= 0 {
+		return false
+	}
 	start, st, err := state.ProcessStart(p.PID)
 	return err == nil && start == p.Start && st != 'Z' && st != 'X'
 }
 
-// Stop ends slirp4netns (a no-op when it has ended) and removes its socket.
+// Stop ends slirp4netns (a no-op when it has ended) and removes its socket
+// and log.
 func (p *Process) Stop() error {
+	defer os.Remove(strings.TrimSuffix(p.APISocket, ".sock") + ".log")
 	defer os.Remove(p.APISocket)
 	if !p.Alive() {
 		return nil

@@ -70,7 +70,7 @@ func TestStartForwardStop(t *testing.T) {
 	need(t)
 	dir := t.TempDir()
 	ns := newNetns(t, dir)
-	p, err := Start(ns, dir)
+	p, err := Start(ns, filepath.Join(dir, "slirp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +122,10 @@ func TestStartForwardStop(t *testing.T) {
 	if p.Alive() {
 		t.Fatal("slirp4netns still runs after Stop")
 	}
-	if _, err := os.Stat(p.APISocket); !os.IsNotExist(err) {
-		t.Fatalf("API socket left behind: %v", err)
+	for _, f := range []string{"slirp.sock", "slirp.log"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !os.IsNotExist(err) {
+			t.Fatalf("%s left behind: %v", f, err)
+		}
 	}
 	if err := p.Stop(); err != nil {
 		t.Fatalf("second Stop: %v", err)
@@ -137,7 +139,7 @@ func TestStartFails(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "not-a-netns")
 	os.WriteFile(bad, nil, 0o600)
-	p, err := Start(bad, dir)
+	p, err := Start(bad, filepath.Join(dir, "slirp"))
 	if err == nil {
 		p.Stop()
 		t.Fatal("slirp4netns started for a plain file")

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -174,4 +176,116 @@ func TestRootlessNeedsSubordinateIDs(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(xdg, "berth", "pause.pid")); !os.IsNotExist(err) {
 		t.Errorf("pause pid file made: %v", err)
 	}
+}
+
+// openTun makes /dev/net/tun usable by every user for the test (this host
+// has it at 0600, as the issue says) and restores its mode afterwards.
+func openTun(t *testing.T) {
+	t.Helper()
+	st, err := os.Stat("/dev/net/tun")
+	if err != nil {
+		t.Skipf("no /dev/net/tun: %v", err)
+	}
+	if err := os.Chmod("/dev/net/tun", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod("/dev/net/tun", st.Mode().Perm()) })
+}
+
+// slirpsOf lists the running slirp4netns processes of an engine (their
+// command lines name its run root).
+func slirpsOf(e *engine) string {
+	out, _ := exec.Command("pgrep", "-a", "-f", "slirp4netns.*"+e.runroot).Output()
+	return strings.TrimSpace(string(out))
+}
+
+// netnsMounts are the network namespaces mounted under the engine's run
+// root in the user's mount namespace.
+func netnsMounts(t *testing.T, e *engine) string {
+	t.Helper()
+	mounts, _ := os.ReadFile("/proc/" + strconv.Itoa(pausePid(e)) + "/mountinfo")
+	return grepLines(string(mounts), filepath.Join(e.runroot, "network", "netns"))
+}
+
+// TestRootlessNetwork: a rootless container's default network is
+// slirp4netns: it has tap0, a default route and slirp's DNS forwarder, its
+// published port answers on the host's loopback, and rm leaves no
+// slirp4netns, namespace or port. Without access to /dev/net/tun the run
+// fails naming it and leaves nothing; CNI networks are refused.
+func TestRootlessNetwork(t *testing.T) {
+	e := newRootlessEngine(t)
+	if st, err := os.Stat("/dev/net/tun"); err == nil && st.Mode().Perm()&0o006 == 0 {
+		e.fail(`open("/dev/net/tun"): Permission denied`, "run", "--rm", "busybox", "true")
+		if s := slirpsOf(e); s != "" {
+			t.Errorf("slirp4netns left after a failed start: %s", s)
+		}
+		if m := netnsMounts(t, e); m != "" {
+			t.Errorf("network namespace left mounted:\n%s", m)
+		}
+	}
+	openTun(t)
+
+	out := e.ok("run", "--rm", "busybox", "sh", "-c", "ip -4 -o addr show tap0; ip route; cat /etc/resolv.conf")
+	for _, want := range []string{"inet 10.0.2.100/24", "default via 10.0.2.2 dev tap0", "nameserver 10.0.2.3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container network lacks %q:\n%s", want, out)
+		}
+	}
+
+	port := freePort(t)
+	e.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:"+strconv.Itoa(port)+":80", "busybox",
+		"sh", "-c", "echo rootless > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	if got := httpGet(t, url); got != "rootless\n" {
+		t.Errorf("GET %s: %q", url, got)
+	}
+	if got := e.ok("port", "web"); got != "80/tcp -> 127.0.0.1:"+strconv.Itoa(port)+"\n" {
+		t.Errorf("port: %q", got)
+	}
+	if got := strings.TrimSpace(e.ok("inspect", "-f", "{{.HostConfig.NetworkMode}}", "web")); got != "slirp4netns" {
+		t.Errorf("network mode %q", got)
+	}
+	if slirpsOf(e) == "" {
+		t.Fatal("no slirp4netns for the running container")
+	}
+	e.ok("rm", "-f", "web")
+	if s := slirpsOf(e); s != "" {
+		t.Errorf("slirp4netns left after rm: %s", s)
+	}
+	if m := netnsMounts(t, e); m != "" {
+		t.Errorf("network namespace left mounted:\n%s", m)
+	}
+	if resp, err := (&http.Client{Timeout: time.Second}).Get(url); err == nil {
+		resp.Body.Close()
+		t.Errorf("port %d still answers after rm", port)
+	}
+
+	e.fail("a rootless berth has only the slirp4netns network", "network", "create", "mynet")
+	e.fail("a rootless berth has only the slirp4netns network", "run", "--rm", "--network", "mynet", "busybox", "true")
+	if out := e.ok("network", "ls", "--format", "{{.Name}}"); out != "slirp4netns\n" {
+		t.Errorf("network ls: %q", out)
+	}
+}
+
+// TestSlirpNetworkAsRoot: root may choose slirp4netns too, as in podman.
+func TestSlirpNetworkAsRoot(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	out := e.ok("run", "--rm", "--network", "slirp4netns", "busybox", "ip", "-4", "-o", "addr", "show", "tap0")
+	if !strings.Contains(out, "inet 10.0.2.100/24") {
+		t.Errorf("tap0: %q", out)
+	}
+	if s := slirpsOf(e); s != "" {
+		t.Errorf("slirp4netns left after run --rm: %s", s)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
