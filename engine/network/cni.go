@@ -74,17 +74,27 @@ func (pl *parsedList) masqueradesPerContainer() bool {
 	return false
 }
 
-// withDataDir returns the conflist with host-local's dataDir set to dir in
-// every plugin's ipam that has none, so the leases live in the run
-// directory.
-func withDataDir(raw []byte, dir string) ([]byte, error) {
+// decodeList decodes a conflist for berth to change, numbers kept as
+// written, and returns its plugins too.
+func decodeList(raw []byte) (map[string]any, []any, error) {
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
 	var cl map[string]any
 	if err := d.Decode(&cl); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plugins, _ := cl["plugins"].([]any)
+	return cl, plugins, nil
+}
+
+// withDataDir returns the conflist with host-local's dataDir set to dir in
+// every plugin's ipam that has none, so the leases live in the run
+// directory.
+func withDataDir(raw []byte, dir string) ([]byte, error) {
+	cl, plugins, err := decodeList(raw)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range plugins {
 		mp, _ := p.(map[string]any)
 		ipam, _ := mp["ipam"].(map[string]any)

@@ -473,16 +473,6 @@ func (e *testEnv) hostVeths(id string) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func errContains(t *testing.T, err error, parts ...string) {
 	t.Helper()
 	if err == nil {

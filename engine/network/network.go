@@ -1,7 +1,6 @@
 package network
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -347,13 +346,10 @@ func (m *Manager) loadForUse(name string) (*netDef, error) {
 // upgradeConf turns off the bridge plugin's ipMasq and drops the firewall
 // plugin of a conflist, keeping everything else.
 func upgradeConf(raw []byte) ([]byte, error) {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var cl map[string]any
-	if err := d.Decode(&cl); err != nil {
+	cl, plugins, err := decodeList(raw)
+	if err != nil {
 		return nil, err
 	}
-	plugins, _ := cl["plugins"].([]any)
 	var kept []any
 	for _, p := range plugins {
 		mp, _ := p.(map[string]any)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/tests/testutil"
 )
 
 // Bridges and subnets of these tests: bnt<N> and 10.250.<N>.0/24, one N per
@@ -405,7 +407,7 @@ func TestPublishedPort(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.network("pub15", "bnt15", "10.250.15.0/24", false)
-	hp1 := freePort(t)
+	hp1 := testutil.FreePort(t)
 	id := e.id("a15")
 	sb := e.setup(id, "web", []Attachment{{Network: "pub15"}}, []PortMapping{
 		{HostIP: "127.0.0.1", HostPort: hp1, ContainerPort: 80},
@@ -457,7 +459,7 @@ func TestTeardownAfterNamespaceGone(t *testing.T) {
 
 	// 1: the namespace unmounted and removed (its veth went with it)
 	id1 := e.id("a16")
-	sb1 := e.setup(id1, "a", []Attachment{{Network: "gone16"}}, []PortMapping{{HostPort: freePort(t), ContainerPort: 80}})
+	sb1 := e.setup(id1, "a", []Attachment{{Network: "gone16"}}, []PortMapping{{HostPort: testutil.FreePort(t), ContainerPort: 80}})
 	veths1 := e.hostVeths(id1)
 	if err := unix.Unmount(sb1.NetnsPath, unix.MNT_DETACH); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package slirp
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/tests/testutil"
 )
 
 // newNetns makes a network namespace held by a bind mount in dir.
@@ -53,16 +54,6 @@ func need(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestStartForwardStop runs slirp4netns for a namespace, checks tap0's
 // address, serves a file in the namespace through a published port, and
 // stops it.
@@ -90,7 +81,7 @@ func TestStartForwardStop(t *testing.T) {
 	}
 	t.Cleanup(func() { cancel(); httpd.Wait() })
 
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	if err := p.Forward("tcp", "127.0.0.1", port, 8080); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-containers/berth/tests/testutil"
 )
 
 // rootlessUser is the unprivileged user contrib/test-user.sh makes, with
@@ -232,7 +233,7 @@ func TestRootlessNetwork(t *testing.T) {
 		}
 	}
 
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	e.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:"+strconv.Itoa(port)+":80", "busybox",
 		"sh", "-c", "echo rootless > /tmp/index.html; exec httpd -f -p 80 -h /tmp")
 	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
@@ -278,14 +279,4 @@ func TestSlirpNetworkAsRoot(t *testing.T) {
 	if s := slirpsOf(e); s != "" {
 		t.Errorf("slirp4netns left after run --rm: %s", s)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
