@@ -72,7 +72,8 @@ func deleteRules(table, word string) {
 		if !strings.HasPrefix(rule, "-A ") || !strings.Contains(rule, word) {
 			continue
 		}
-		args := append([]string{"-t", table, "-D"}, strings.Fields(rule)[1:]...)
+		// berth's comments have no spaces; iptables -S quotes them.
+		args := append([]string{"-t", table, "-D"}, strings.Fields(strings.ReplaceAll(rule, `"`, ""))[1:]...)
 		_ = exec.Command("iptables", args...).Run()
 	}
 }
