@@ -57,6 +57,9 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 	} else if !validName.MatchString(o.Name) {
 		return nil, fmt.Errorf("invalid container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", o.Name)
 	}
+	if b := o.Bundle; rootless.Enabled() && (b.Memory != 0 || b.CPUs != 0 || b.PidsLimit > 0) {
+		return nil, errors.New("--memory, --cpus and --pids-limit need a cgroup of the container's own, which a rootless berth cannot make")
+	}
 	img, err := image.Lookup(s, o.Image)
 	if err != nil {
 		return nil, err

@@ -145,6 +145,7 @@ func TestRootlessContainers(t *testing.T) {
 	if m := grepLines(string(mounts), e.root); strings.Contains(m, "/merged") {
 		t.Errorf("container rootfs still mounted:\n%s", m)
 	}
+	e.fail("--memory, --cpus and --pids-limit need a cgroup", "run", "--rm", "--network", "none", "--memory", "10m", "busybox", "true")
 	if out := e.ok("ps", "-aq"); out != "" {
 		t.Errorf("containers left: %s", out)
 	}
