@@ -107,6 +107,14 @@ func TestStartForwardStop(t *testing.T) {
 		t.Fatal("a host port published twice was accepted")
 	}
 
+	// A crash before the pid was recorded: it is found by its namespace.
+	if q := Find(ns, filepath.Join(dir, "slirp")); q.PID != p.PID || q.Start != p.Start {
+		t.Errorf("Find: %+v, started %+v", q, p)
+	}
+	if q := Find(filepath.Join(dir, "other"), filepath.Join(dir, "slirp")); q.PID != 0 {
+		t.Errorf("Find of another namespace: %+v", q)
+	}
+
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}

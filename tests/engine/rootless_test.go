@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -260,6 +261,43 @@ func TestRootlessNetwork(t *testing.T) {
 	if resp, err := (&http.Client{Timeout: time.Second}).Get(url); err == nil {
 		resp.Body.Close()
 		t.Errorf("port %d still answers after rm", port)
+	}
+
+	// The host's loopback is not the container's to reach (--disable-host-loopback).
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("host secret\n"))
+			c.Close()
+		}
+	}()
+	hostPort := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	r := e.run(nil, "run", "--rm", "busybox", "sh", "-c", "timeout 3 nc 10.0.2.2 "+hostPort+" </dev/null")
+	if strings.Contains(r.Stdout, "host secret") {
+		t.Errorf("the container reached the host's loopback through 10.0.2.2:%s", hostPort)
+	}
+
+	// A monitor killed hard: rm still ends slirp4netns and frees the namespace.
+	e.ok("run", "-d", "--name", "orphan", "-p", strconv.Itoa(testutil.FreePort(t))+":80", "busybox", "sleep", "60")
+	if pid := monitorPidOf(t, e, "orphan"); pid > 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	} else {
+		t.Fatal("no monitor for orphan")
+	}
+	e.ok("rm", "-f", "orphan")
+	if s := slirpsOf(e); s != "" {
+		t.Errorf("slirp4netns left after rm of a container whose monitor was killed: %s", s)
+	}
+	if m := netnsMounts(t, e); m != "" {
+		t.Errorf("network namespace left mounted:\n%s", m)
 	}
 
 	e.fail("a rootless berth has only the slirp4netns network", "network", "create", "mynet")
