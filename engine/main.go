@@ -36,9 +36,11 @@ func main() {
 	if reexec.Init() {
 		return
 	}
-	if err := rootless.Enter(); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		os.Exit(exitEngine)
+	if !helpOrVersion(os.Args[1:]) {
+		if err := rootless.Enter(); err != nil {
+			fmt.Fprintln(os.Stderr, "Error:", err)
+			os.Exit(exitEngine)
+		}
 	}
 	if err := newApp().Run(os.Args); err != nil {
 		var ee exitError
@@ -53,6 +55,19 @@ func main() {
 		}
 		os.Exit(exitEngine)
 	}
+}
+
+// helpOrVersion tells whether berth is asked only for its help or version,
+// which need no namespace (and no subordinate ids) of a rootless user.
+func helpOrVersion(args []string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	switch args[0] {
+	case "-h", "--help", "help", "-v", "--version", "version":
+		return true
+	}
+	return false
 }
 
 // exitError ends berth with a code and no message of its own.

@@ -107,16 +107,29 @@ func (m *Manager) readMarker(network string) *netRules {
 	if err != nil {
 		return nil
 	}
-	var r netRules
-	if json.Unmarshal(data, &r) != nil || r.Network != network {
+	var mk marker
+	if json.Unmarshal(data, &mk) != nil || mk.Network != network || mk.BootID != bootID() {
 		return nil
 	}
-	return &r
+	return &mk.netRules
+}
+
+// marker is a marker file: the rules installed, and the boot they were
+// installed in (a run directory that is not a tmpfs outlives the rules).
+type marker struct {
+	netRules
+	BootID string `json:"boot_id"`
+}
+
+// bootID names this boot of the kernel.
+func bootID() string {
+	data, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return strings.TrimSpace(string(data))
 }
 
 // ensureRules makes sure the rules of these networks are installed. A
-// network whose marker (in the run directory, a tmpfs reset with iptables
-// by a reboot) matches its rules costs a file read and no exec; otherwise
+// network whose marker (in the run directory, of this boot) matches its
+// rules costs a file read and no exec; otherwise
 // (first container since boot, another run directory, after Repair, an
 // edited conflist) the tables are listed once and what is missing is added.
 func (m *Manager) ensureRules(defs []*netDef) error {
@@ -144,7 +157,7 @@ func (m *Manager) ensureRules(defs []*netDef) error {
 		return fmt.Errorf("network rules: %w", err)
 	}
 	for _, r := range todo {
-		data, err := json.Marshal(r)
+		data, err := json.Marshal(marker{netRules: *r, BootID: bootID()})
 		if err == nil {
 			err = writeFileAtomic(m.markerPath(r.Network), data, 0o600)
 		}
@@ -194,7 +207,9 @@ func (m *Manager) repairRules() error {
 		if !ok || strings.HasPrefix(name, ".") {
 			continue
 		}
-		if _, err := m.loadNet(name); err != nil {
+		// Only a deleted network loses its rules: one whose conflist
+		// does not parse still has containers using them.
+		if _, err := os.Stat(m.confPath(name)); errors.Is(err, fs.ErrNotExist) {
 			err = m.dropRules(name, nil)
 		} else {
 			err = removeFile(m.markerPath(name))

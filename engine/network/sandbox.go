@@ -141,6 +141,11 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 		if portsOn < 0 {
 			return nil, wrap(errors.New("ports cannot be published: no attached network has port mapping (internal networks have none)"))
 		}
+		if defs[portsOn].Name == SlirpNetwork {
+			if err := checkSlirpPorts(ports); err != nil {
+				return nil, wrap(err)
+			}
+		}
 		if ports, err = resolvePorts(ports, others); err != nil {
 			return nil, wrap(err)
 		}

@@ -3,6 +3,8 @@ package network
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"path/filepath"
 
 	"github.com/berth-containers/berth/engine/rootless"
@@ -55,11 +57,6 @@ func (m *Manager) attachSlirp(rec *record, a Attachment, ports []PortMapping) er
 	if a.IP != "" {
 		return fmt.Errorf("network %s: --ip is not supported: every container has %s", SlirpNetwork, slirp.Address)
 	}
-	for _, p := range ports {
-		if p.Protocol != "tcp" && p.Protocol != "udp" {
-			return fmt.Errorf("network %s: port %s: slirp4netns publishes tcp and udp only", SlirpNetwork, p)
-		}
-	}
 	ar := &attachmentRecord{Network: SlirpNetwork, IfName: slirp.Device, Aliases: a.Aliases, Ports: ports, State: stateAdding}
 	rec.Attachments = append(rec.Attachments, ar)
 	if err := m.writeRecord(rec); err != nil {
@@ -93,4 +90,37 @@ func (m *Manager) detachSlirp(rec *record, ar *attachmentRecord) error {
 		return fmt.Errorf("network %s: %w", SlirpNetwork, err)
 	}
 	return nil
+}
+
+// checkSlirpPorts refuses, before anything is made, ports slirp4netns
+// cannot publish: not tcp or udp, or below the lowest port the user may
+// bind (a host port 0 is picked above it).
+func checkSlirpPorts(ports []PortMapping) error {
+	low := lowestUserPort()
+	for _, p := range ports {
+		if p.Protocol != "tcp" && p.Protocol != "udp" {
+			return fmt.Errorf("network %s: port %s: slirp4netns publishes tcp and udp only", SlirpNetwork, p)
+		}
+		if p.HostPort != 0 && p.HostPort < low {
+			return fmt.Errorf("network %s: port %s: host ports below %d (net.ipv4.ip_unprivileged_port_start) need root", SlirpNetwork, p, low)
+		}
+	}
+	return nil
+}
+
+// lowestUserPort is the lowest host port slirp4netns may bind: any for root,
+// net.ipv4.ip_unprivileged_port_start for a rootless user.
+func lowestUserPort() int {
+	if !rootless.Enabled() {
+		return 0
+	}
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 1024
+	}
+	return n
 }

@@ -70,9 +70,25 @@ static int berth_open_ns(pid_t pid, const char *ns)
 	return fd;
 }
 
+// berth_is_pause checks that pid is a pause process (rootless.PauseCommand),
+// not another process that got the pid of one that died.
+static int berth_is_pause(pid_t pid)
+{
+	static const char want[] = "berth-rootless-pause";
+	char path[64], buf[sizeof(want) + 1];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	// The command line is the name and its NUL, nothing more.
+	return n == (ssize_t)sizeof(want) && memcmp(buf, want, sizeof(want)) == 0;
+}
+
 __attribute__((constructor)) static void berth_rootless_join(void)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], cwd[PATH_MAX];
 	uid_t uid = geteuid();
 	// Root needs no namespace; a child that containers/storage's unshare
 	// constructor is setting up is making the namespace itself.
@@ -81,7 +97,7 @@ __attribute__((constructor)) static void berth_rootless_join(void)
 	if (berth_pause_file(path, sizeof(path), uid) < 0)
 		return;
 	pid_t pid = berth_read_pid(path, uid);
-	if (pid < 0)
+	if (pid < 0 || !berth_is_pause(pid))
 		return;
 	int userfd = berth_open_ns(pid, "user");
 	if (userfd < 0)
@@ -91,6 +107,10 @@ __attribute__((constructor)) static void berth_rootless_join(void)
 		close(userfd);
 		return;
 	}
+	// setns of a mount namespace moves the working directory to its root;
+	// the caller's relative paths must keep working.
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		cwd[0] = '\0';
 	if (setns(userfd, CLONE_NEWUSER) < 0) {
 		// Not joined: Go sees a non-zero euid and says what is wrong.
 		close(userfd);
@@ -102,6 +122,10 @@ __attribute__((constructor)) static void berth_rootless_join(void)
 		fprintf(stderr, "Error: join the mount namespace of berth's pause process %d: %s\n", (int)pid, strerror(errno));
 		_exit(125);
 	}
+	// A directory mounted after the pause process started may not be
+	// there: relative paths then start at /, as podman has it.
+	if (cwd[0] != '\0' && chdir(cwd) < 0)
+		fprintf(stderr, "Warning: cannot change to %s in the user's namespaces: %s\n", cwd, strerror(errno));
 	close(userfd);
 	close(mntfd);
 }

@@ -18,10 +18,12 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.podman.io/storage/pkg/unshare"
@@ -36,12 +38,23 @@ const PauseCommand = "berth-rootless-pause"
 // failed join is reported rather than retried forever.
 const reexecEnv = "_BERTH_ROOTLESS_REEXEC"
 
-// UID is the user berth works for: the caller's uid, or, inside a user
-// namespace, the host uid that its root maps to.
+// UID is the user berth works for: the caller's uid, or, in the user's
+// namespaces (those of its pause process), the host uid that root maps to.
+// Root of any other user namespace (a system container's, say) is root.
 var UID = sync.OnceValue(func() int {
 	if uid := os.Geteuid(); uid != 0 {
 		return uid
 	}
+	host := mappedRoot()
+	if host != 0 && sameNamespace(pausePid(pauseFile(host)), "user") {
+		return host
+	}
+	return 0
+})
+
+// mappedRoot is the host uid of this user namespace's root; 0 in the
+// initial namespace.
+func mappedRoot() int {
 	data, err := os.ReadFile("/proc/self/uid_map")
 	if err != nil {
 		return 0
@@ -55,22 +68,26 @@ var UID = sync.OnceValue(func() int {
 		}
 	}
 	return 0
-})
+}
 
 // Enabled reports whether berth works for an unprivileged user.
 func Enabled() bool { return UID() != 0 }
 
 // RunDir is the user's directory for runtime state: $XDG_RUNTIME_DIR, or
 // ${TMPDIR:-/tmp}/berth-UID. join.c computes the same.
-func RunDir() string {
+func RunDir() string { return runDir(UID()) }
+
+func runDir(uid int) string {
 	if run := os.Getenv("XDG_RUNTIME_DIR"); run != "" {
 		return run
 	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("berth-%d", UID()))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("berth-%d", uid))
 }
 
 // PauseFile holds the pid of the user's pause process.
-func PauseFile() string { return filepath.Join(RunDir(), "berth", "pause.pid") }
+func PauseFile() string { return pauseFile(UID()) }
+
+func pauseFile(uid int) string { return filepath.Join(runDir(uid), "berth", "pause.pid") }
 
 // Enter joins the user's namespaces, making the pause process first if there
 // is none; it returns at once for root and in a process that has joined. It
@@ -137,17 +154,35 @@ func privateDir(dir string) error {
 }
 
 // pausing reports whether the pid file names a live pause process.
-func pausing() bool {
-	data, err := os.ReadFile(PauseFile())
+func pausing() bool { return pausePid(PauseFile()) > 0 }
+
+// pausePid is the pause process the file names, or 0 when it names none
+// (missing, or a pid that another process has now).
+func pausePid(file string) int {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return false
+		return 0
 	}
 	pid, err := strconv.Atoi(string(data))
 	if err != nil || pid <= 0 {
-		return false
+		return 0
 	}
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && string(cmdline) == PauseCommand+"\x00"
+	if err != nil || string(cmdline) != PauseCommand+"\x00" {
+		return 0
+	}
+	return pid
+}
+
+// sameNamespace reports whether pid is in this process's namespace of the
+// kind ns ("user", "mnt").
+func sameNamespace(pid int, ns string) bool {
+	if pid <= 0 {
+		return false
+	}
+	theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+	ours, err2 := os.Readlink("/proc/self/ns/" + ns)
+	return err == nil && err2 == nil && theirs == ours
 }
 
 // startPause starts the pause process in a new user namespace (mapped with
@@ -158,6 +193,12 @@ func startPause() error {
 	if err != nil {
 		return err
 	}
+	logPath := filepath.Join(filepath.Dir(PauseFile()), "pause.log")
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("pause process log: %w", err)
+	}
+	defer logf.Close()
 	cmd := unshare.Command(PauseCommand)
 	cmd.UnshareFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS
 	cmd.UseNewuidmap, cmd.UseNewgidmap = true, true
@@ -165,12 +206,18 @@ func startPause() error {
 	cmd.GidMappingsEnableSetgroups = true
 	cmd.Setsid = true
 	cmd.Dir = "/"
+	// A file, not the caller's stderr: the pause process outlives it.
+	cmd.Stderr = logf
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the pause process: %w", err)
+		return fmt.Errorf("start the pause process: %w%s", err, logged(logPath))
 	}
 	pid := cmd.Process.Pid
 	// Reaped by init once this berth has exited.
 	cmd.Process.Release()
+	if err := checkPause(pid, uidmap, gidmap); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return fmt.Errorf("the pause process: %w%s", err, logged(logPath))
+	}
 	tmp := PauseFile() + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o600); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
@@ -182,6 +229,48 @@ func startPause() error {
 		return fmt.Errorf("record the pause process: %w", err)
 	}
 	return nil
+}
+
+// checkPause waits until the pause process has its own mount namespace
+// (it unshares after its maps are written, and no one may join it before),
+// and checks its maps: containers/storage falls back to mapping the user
+// alone when newuidmap fails, which would break every image later.
+func checkPause(pid int, uidmap, gidmap []specs.LinuxIDMapping) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for sameNamespace(pid, "mnt") {
+		if time.Now().After(deadline) {
+			return errors.New("it did not make its mount namespace in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for file, want := range map[string][]specs.LinuxIDMapping{"uid_map": uidmap, "gid_map": gidmap} {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+		if err != nil {
+			return err
+		}
+		if got := strings.Fields(string(data)); !slices.Equal(got, mapFields(want)) {
+			return fmt.Errorf("its %s is %q, not the user's subordinate ids: newuidmap and newgidmap (package uidmap) must be installed setuid", file, strings.Join(got, " "))
+		}
+	}
+	return nil
+}
+
+// mapFields are the fields of an id map file with these mappings.
+func mapFields(m []specs.LinuxIDMapping) []string {
+	var f []string
+	for _, r := range m {
+		f = append(f, strconv.Itoa(int(r.ContainerID)), strconv.Itoa(int(r.HostID)), strconv.Itoa(int(r.Size)))
+	}
+	return f
+}
+
+// logged is ": " and what the pause process's start logged, if anything.
+func logged(path string) string {
+	data, _ := os.ReadFile(path)
+	if text := strings.TrimSpace(string(data)); text != "" {
+		return ": " + strings.ReplaceAll(text, "\n", "; ")
+	}
+	return ""
 }
 
 // idMappings maps the user to root and the user's subordinate ranges, one

@@ -20,11 +20,24 @@ import (
 // subordinate uids and gids.
 const rootlessUser = "berthtest"
 
-// newRootlessEngine is an engine whose commands run as rootlessUser, with a
-// HOME and XDG_RUNTIME_DIR of its own (so a pause process of its own), and
-// the busybox image. Its cleanup ends the pause process, which takes the
-// user's mount namespace and every mount in it along.
+// newRootlessEngine is a userEngine with the busybox image.
 func newRootlessEngine(t *testing.T) *engine {
+	t.Helper()
+	e := userEngine(t)
+	cmd := e.cmd()
+	script := exec.Command("../../contrib/busybox-image.sh", berthBin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
+	script.Env, script.SysProcAttr = cmd.Env, cmd.SysProcAttr
+	if out, err := script.CombinedOutput(); err != nil {
+		t.Fatalf("busybox-image.sh as %s: %v\n%s", rootlessUser, err, out)
+	}
+	return e
+}
+
+// userEngine is an engine whose commands run as rootlessUser, with a HOME
+// and XDG_RUNTIME_DIR of its own (so a pause process of its own). Its
+// cleanup ends the pause process, which takes the user's mount namespace
+// and every mount in it along.
+func userEngine(t *testing.T) *engine {
 	t.Helper()
 	e := newEngine(t)
 	u, err := user.Lookup(rootlessUser)
@@ -51,12 +64,6 @@ func newRootlessEngine(t *testing.T) *engine {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	cmd := e.cmd()
-	script := exec.Command("../../contrib/busybox-image.sh", berthBin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
-	script.Env, script.SysProcAttr = cmd.Env, cmd.SysProcAttr
-	if out, err := script.CombinedOutput(); err != nil {
-		t.Fatalf("busybox-image.sh as %s: %v\n%s", rootlessUser, err, out)
-	}
 	return e
 }
 
@@ -146,6 +153,17 @@ func TestRootlessContainers(t *testing.T) {
 	if m := grepLines(string(mounts), e.root); strings.Contains(m, "/merged") {
 		t.Errorf("container rootfs still mounted:\n%s", m)
 	}
+	// Relative paths are the caller's: joining the namespaces keeps the
+	// working directory.
+	save := e.cmd("save", "-o", "saved.tar", "busybox")
+	save.Dir = filepath.Join(e.dir, "home")
+	if out, err := save.CombinedOutput(); err != nil {
+		t.Fatalf("save -o saved.tar: %v\n%s", err, out)
+	}
+	if st, err := os.Stat(filepath.Join(e.dir, "home", "saved.tar")); err != nil || st.Size() == 0 {
+		t.Errorf("save -o with a relative path did not write in the working directory: %v", err)
+	}
+
 	e.fail("--memory, --cpus and --pids-limit need a cgroup", "run", "--rm", "--network", "none", "--memory", "10m", "busybox", "true")
 	if out := e.ok("ps", "-aq"); out != "" {
 		t.Errorf("containers left: %s", out)
@@ -171,6 +189,12 @@ func TestRootlessNeedsSubordinateIDs(t *testing.T) {
 	}
 	e.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
 	e.Env = append(e.Env, "HOME="+e.dir, "XDG_RUNTIME_DIR="+xdg)
+	// Help and version need no namespace.
+	version := exec.Command(berthBin, "--version")
+	version.Env, version.SysProcAttr = e.cmd().Env, e.cmd().SysProcAttr
+	if out, err := version.CombinedOutput(); err != nil || !strings.Contains(string(out), "berth version") {
+		t.Errorf("--version as nobody: %v: %s", err, out)
+	}
 	start := time.Now()
 	e.fail("user nobody has no subordinate uid or gid range in /etc/subuid or /etc/subgid", "images")
 	if time.Since(start) > 10*time.Second {
@@ -300,6 +324,11 @@ func TestRootlessNetwork(t *testing.T) {
 		t.Errorf("network namespace left mounted:\n%s", m)
 	}
 
+	e.fail("need root", "run", "--rm", "-p", "80:80", "busybox", "true")
+	if s := slirpsOf(e); s != "" {
+		t.Errorf("slirp4netns left after a refused port: %s", s)
+	}
+
 	e.fail("a rootless berth has only the slirp4netns network", "network", "create", "mynet")
 	e.fail("a rootless berth has only the slirp4netns network", "run", "--rm", "--network", "mynet", "busybox", "true")
 	if out := e.ok("network", "ls", "--format", "{{.Name}}"); out != "slirp4netns\n" {
@@ -318,4 +347,48 @@ func TestSlirpNetworkAsRoot(t *testing.T) {
 	if s := slirpsOf(e); s != "" {
 		t.Errorf("slirp4netns left after run --rm: %s", s)
 	}
+}
+
+// TestRootlessBrokenNewuidmap: when newuidmap and newgidmap fail,
+// containers/storage maps the user alone; berth refuses that pause process
+// (every image with other owners would fail later) and leaves none running.
+func TestRootlessBrokenNewuidmap(t *testing.T) {
+	e := userEngine(t)
+	fake := filepath.Join(e.dir, "fakebin")
+	if err := os.Mkdir(fake, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range []string{"newuidmap", "newgidmap"} {
+		if err := os.WriteFile(filepath.Join(fake, tool), []byte("#!/bin/sh\necho broken >&2\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Env = append(e.Env, "PATH="+fake+":/usr/sbin:/usr/bin:/sbin:/bin")
+	e.fail("newuidmap and newgidmap (package uidmap) must be installed setuid", "images")
+	if pid := pausePid(e); pid > 0 && syscall.Kill(pid, 0) == nil {
+		t.Errorf("a pause process with a broken map runs: %d", pid)
+	}
+	if pids := pausesOf(e); len(pids) > 0 {
+		t.Errorf("pause processes left: %v", pids)
+	}
+}
+
+// pausesOf lists the live pause processes started for the engine's
+// XDG_RUNTIME_DIR, recorded or not.
+func pausesOf(e *engine) []int {
+	want := "XDG_RUNTIME_DIR=" + filepath.Join(e.dir, "xdg") + "\x00"
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		environ, _ := os.ReadFile("/proc/" + d.Name() + "/environ")
+		if string(cmdline) == "berth-rootless-pause\x00" && strings.Contains(string(environ), want) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
