@@ -3,9 +3,9 @@ package network
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"path/filepath"
 
 	"github.com/berth-containers/berth/engine/rootless"
 	"github.com/berth-containers/berth/engine/slirp"
