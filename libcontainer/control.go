@@ -2,6 +2,8 @@ package libcontainer
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -55,15 +57,55 @@ func Resume(root, id string) error {
 	})
 }
 
-// Pids lists the processes of a container (host pids).
+// Pids lists the processes of a container (host pids): those of its cgroup,
+// or, for a container without one (an unprivileged caller's), those of its
+// own pid namespace.
 func Pids(root, id string) ([]int, error) {
 	var pids []int
-	err := withCgroup(root, id, need(id, state.Running, state.Created, state.Paused), func(_ *state.Dir, _ *state.State, cg *cgroups.Manager) error {
-		var err error
+	err := withContainer(root, id, func(_ *state.Dir, st *state.State, status string) error {
+		if err := need(id, state.Running, state.Created, state.Paused)(status); err != nil {
+			return err
+		}
+		if len(st.CgroupPaths) == 0 {
+			if !newNamespace(st.Spec, specs.PIDNamespace) {
+				return fmt.Errorf("container %s has no cgroup and no pid namespace of its own: its processes cannot be told from others", id)
+			}
+			var err error
+			pids, err = namespacePids(st.Pid)
+			return err
+		}
+		cg, err := cgroups.Load(st.CgroupPaths)
+		if err != nil {
+			return err
+		}
 		pids, err = cg.Pids()
 		return err
 	})
 	return pids, err
+}
+
+// namespacePids are the processes in the pid namespace of pid.
+func namespacePids(pid int) ([]int, error) {
+	want, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	if err != nil {
+		return nil, fmt.Errorf("pid namespace of %d: %w", pid, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// A process gone meanwhile, or not ours to see, is not listed.
+		if ns, err := os.Readlink("/proc/" + e.Name() + "/ns/pid"); err == nil && ns == want {
+			pids = append(pids, p)
+		}
+	}
+	return pids, nil
 }
 
 // Update changes a container's resources: update merges r into the

@@ -132,6 +132,9 @@ func TestRootlessContainers(t *testing.T) {
 	if want := strconv.Itoa(sub + 999); !strings.HasPrefix(hostIDs(t, pid, "Uid"), want+" ") {
 		t.Errorf("container user 1000 is host uid %q, want %s", hostIDs(t, pid, "Uid"), want)
 	}
+	if top := e.ok("top", id); !strings.Contains(top, "sleep 60") {
+		t.Errorf("top of a rootless container (no cgroup):\n%s", top)
+	}
 	if got := e.ok("exec", id, "sh", "-c", "echo $(id -u) > /tmp/x; cat /tmp/x"); got != "1000\n" {
 		t.Errorf("exec: %q", got)
 	}

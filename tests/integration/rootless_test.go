@@ -221,6 +221,13 @@ func TestRootless(t *testing.T) {
 		t.Errorf("container uid_map %q, want 0 %d 1", got, rootlessUID)
 	}
 
+	// Without a cgroup, ps lists the processes of the container's pid
+	// namespace.
+	ps := u.mustRT("ps", "--format", "json", id)
+	if strings.TrimSpace(ps.stdout) != "["+strconv.Itoa(st.Pid)+"]" {
+		t.Errorf("ps of a container without a cgroup: %q, want [%d]", ps.stdout, st.Pid)
+	}
+
 	list := u.mustRT("list")
 	found := false
 	for _, l := range lines(list.stdout) {
