@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -299,6 +300,9 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 	defer tick.Stop()
 	for {
 		if err := Refresh(ctx, s, c); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && c.AutoRemove {
+				return removedExit(ctx, s, c)
+			}
 			return 0, err
 		}
 		// Exited, and the monitor (if any) has finished its cleanup.
@@ -314,6 +318,39 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 			return 0, errTimeout
 		case <-tick.C:
 		}
+	}
+}
+
+// removedExit is for a --rm container whose files went while WaitExit
+// watched: its monitor is removing it. It waits for the removal to end
+// (the "destroy" event) and returns the exit code of its "die" event.
+func removedExit(ctx context.Context, s storage.Store, c *Container) (int, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, destroyed := -1, false
+		err := events.Read(ctx, s.RunRoot(), events.ReadOptions{
+			Since: time.Unix(1, 0),
+			Match: func(e *events.Event) bool { return e.Type == "container" && e.Actor.ID == c.ID },
+		}, func(e *events.Event) error {
+			switch e.Action {
+			case "die":
+				code, _ = strconv.Atoi(e.Actor.Attributes["exitCode"])
+			case "destroy":
+				destroyed = true
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		if destroyed {
+			c.removed = true
+			return code, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("container %s: its files are gone but its monitor did not finish removing it", c.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -342,6 +379,9 @@ func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force
 		thawKilled(ctx, c, "SIGKILL")
 		if _, err := WaitExit(ctx, s, c, 10*time.Second); err != nil {
 			return fmt.Errorf("remove %s: %w", c.Name, err)
+		}
+		if c.removed {
+			return nil // by its monitor (--rm), volumes and all
 		}
 	}
 	// The monitor deletes the runtime's container when it exits, and

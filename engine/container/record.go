@@ -126,6 +126,8 @@ type Container struct {
 	RunDir string
 	// LayerID is the container's writable layer in the store.
 	LayerID string
+	// removed: WaitExit saw the container's monitor remove it (--rm).
+	removed bool
 }
 
 // Files in Dir and RunDir.

@@ -518,3 +518,29 @@ func monitorPidOf(t *testing.T, e *engine, name string) int {
 	}
 	return st.MonitorPid
 }
+
+// TestAutoRemoveStopRmWait: stop, rm -f and wait of a --rm container, whose
+// monitor removes it as it ends, succeed as docker's do (wait with the exit
+// code), and leave nothing.
+func TestAutoRemoveStopRmWait(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	e.ok("run", "--rm", "-d", "--network", "none", "--name", "a", "busybox", "sleep", "30")
+	if out := e.ok("rm", "-f", "a"); out != "a\n" {
+		t.Errorf("rm -f: %q", out)
+	}
+	e.ok("run", "--rm", "-d", "--network", "none", "--name", "b", "busybox", "sleep", "30")
+	if out := e.ok("stop", "-t", "1", "b"); out != "b\n" {
+		t.Errorf("stop: %q", out)
+	}
+	e.ok("run", "--rm", "-d", "--network", "none", "--name", "c", "busybox", "sh", "-c", "sleep 1; exit 3")
+	if out := e.ok("wait", "c"); out != "3\n" {
+		t.Errorf("wait: %q, want 3", out)
+	}
+	if out := e.ok("ps", "-aq"); out != "" {
+		t.Errorf("containers left: %q", out)
+	}
+	// The names are free again at once.
+	e.ok("run", "--rm", "--network", "none", "--name", "a", "busybox", "true")
+	assertNoLeftovers(t, e, "")
+}
