@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/version"
 )
@@ -108,38 +107,6 @@ func withDataDir(raw []byte, dir string) ([]byte, error) {
 	return json.Marshal(cl)
 }
 
-// pluginConf builds the stdin configuration of one plugin of a list, as
-// libcni does: the plugin's own keys, the list's name and cniVersion, the
-// previous result, and runtimeConfig with the capability arguments the plugin
-// declares.
-func pluginConf(pl *parsedList, plugin map[string]any, prev json.RawMessage, inv *invocation) ([]byte, error) {
-	c := make(map[string]any, len(plugin)+3)
-	for k, v := range plugin {
-		c[k] = v
-	}
-	c["name"] = pl.name
-	c["cniVersion"] = pl.cniVersion
-	if len(prev) > 0 {
-		c["prevResult"] = prev
-	} else {
-		delete(c, "prevResult")
-	}
-	if caps, ok := plugin["capabilities"].(map[string]any); ok {
-		rc := map[string]any{}
-		for k, v := range caps {
-			if on, _ := v.(bool); on {
-				if arg, ok := inv.capabilityArgs[k]; ok {
-					rc[k] = arg
-				}
-			}
-		}
-		if len(rc) > 0 {
-			c["runtimeConfig"] = rc
-		}
-	}
-	return json.Marshal(c)
-}
-
 // idle tells whether a plugin would do nothing for this invocation, so
 // neither its ADD nor its DEL needs to run: portmap without port mappings
 // (its ADD returns the previous result at once, and there is nothing for its
@@ -179,58 +146,76 @@ func idle(plugin map[string]any, inv *invocation) bool {
 	return false
 }
 
-// add runs ADD through the list and returns the final result (raw, in the
-// list's version). On failure the returned result is the last one a plugin
-// gave, for the DEL that undoes the partial ADD.
-// progress, when not nil, is given each plugin's result as it comes.
-func (m *Manager) add(ctx context.Context, pl *parsedList, inv *invocation, progress func(json.RawMessage)) (json.RawMessage, error) {
-	var prev json.RawMessage
+// cni is libcni's executor over the plugin directories. Its result cache
+// (prevResult for DEL) is in the run directory, beside berth's records.
+func (m *Manager) cni() *libcni.CNIConfig {
+	return libcni.NewCNIConfigWithCacheDir(m.pluginDirs, filepath.Join(m.runDir, "cni-cache"), nil)
+}
+
+// activeList is the list as libcni runs it for one invocation: without
+// the plugins that would do nothing (idle) and, on DEL, without those that
+// cannot be found (they cannot have done anything, or cannot undo it). It
+// is nil when no plugin is left.
+func (m *Manager) activeList(pl *parsedList, inv *invocation, del bool) (*libcni.NetworkConfigList, error) {
+	var plugins []map[string]any
 	for _, p := range pl.plugins {
 		if idle(p, inv) {
 			continue
 		}
-		conf, err := pluginConf(pl, p, prev, inv)
-		if err != nil {
-			return prev, err
+		if _, err := m.findPlugin(p["type"].(string)); err != nil {
+			if del {
+				continue
+			}
+			return nil, err // before any plugin has run
 		}
-		out, err := m.execPlugin(ctx, "ADD", p["type"].(string), conf, inv)
-		if err != nil {
-			return prev, err
-		}
-		if len(bytes.TrimSpace(out)) == 0 {
-			return prev, fmt.Errorf("plugin %s gave no result", p["type"])
-		}
-		prev = out
-		if progress != nil {
-			progress(prev)
-		}
+		plugins = append(plugins, p)
 	}
-	return prev, nil
+	if len(plugins) == 0 {
+		return nil, nil
+	}
+	raw, err := json.Marshal(map[string]any{"cniVersion": pl.cniVersion, "name": pl.name, "plugins": plugins})
+	if err != nil {
+		return nil, err
+	}
+	return libcni.ConfListFromBytes(raw)
 }
 
-// del runs DEL through the list in reverse order with ADD's result as
-// prevResult. Unlike libcni it goes on after a plugin fails, so every plugin
-// gets to clean up; it returns the errors joined. A plugin that cannot be
-// found is skipped: it cannot have done anything, or cannot undo it.
-func (m *Manager) del(ctx context.Context, pl *parsedList, inv *invocation, result json.RawMessage) error {
-	var errs []string
-	for i := len(pl.plugins) - 1; i >= 0; i-- {
-		p := pl.plugins[i]
-		if _, err := m.findPlugin(p["type"].(string)); err != nil || idle(p, inv) {
-			continue
-		}
-		conf, err := pluginConf(pl, p, result, inv)
-		if err == nil {
-			_, err = m.execPlugin(ctx, "DEL", p["type"].(string), conf, inv)
-		}
-		if err != nil {
-			errs = append(errs, err.Error())
-		}
+func (inv *invocation) runtimeConf() *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: inv.containerID, NetNS: inv.netns, IfName: inv.ifName,
+		Args: inv.args, CapabilityArgs: inv.capabilityArgs,
 	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
+}
+
+// add runs ADD through the list and returns the final result (raw, in the
+// list's version).
+func (m *Manager) add(ctx context.Context, pl *parsedList, inv *invocation) (json.RawMessage, error) {
+	list, err := m.activeList(pl, inv, false)
+	if err != nil || list == nil {
+		return nil, err
+	}
+	res, err := m.cni().AddNetworkList(ctx, list, inv.runtimeConf())
+	if err != nil {
+		return nil, cniError("ADD", err)
+	}
+	return json.Marshal(res)
+}
+
+// del runs DEL through the list in reverse order, with the result libcni
+// cached at ADD as prevResult.
+func (m *Manager) del(ctx context.Context, pl *parsedList, inv *invocation) error {
+	list, err := m.activeList(pl, inv, true)
+	if err != nil || list == nil {
+		return err
+	}
+	if err := m.cni().DelNetworkList(ctx, list, inv.runtimeConf()); err != nil {
+		return cniError("DEL", err)
 	}
 	return nil
+}
+
+func cniError(command string, err error) error {
+	return fmt.Errorf("CNI %s: %s", command, oneLine(err.Error()))
 }
 
 func (m *Manager) findPlugin(name string) (string, error) {
@@ -241,61 +226,6 @@ func (m *Manager) findPlugin(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("CNI plugin %s not found in %s", name, strings.Join(m.pluginDirs, ":"))
-}
-
-// execPlugin runs one plugin by the CNI exec protocol.
-func (m *Manager) execPlugin(ctx context.Context, command, plugin string, conf []byte, inv *invocation) ([]byte, error) {
-	path, err := m.findPlugin(plugin)
-	if err != nil {
-		return nil, err
-	}
-	var args []string
-	for _, kv := range inv.args {
-		args = append(args, kv[0]+"="+kv[1])
-	}
-	env := make([]string, 0, len(os.Environ())+7)
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "CNI_") {
-			env = append(env, e)
-		}
-	}
-	env = append(env,
-		"CNI_COMMAND="+command,
-		"CNI_CONTAINERID="+inv.containerID,
-		"CNI_NETNS="+inv.netns,
-		"CNI_IFNAME="+inv.ifName,
-		"CNI_ARGS="+strings.Join(args, ";"),
-		"CNI_PATH="+strings.Join(m.pluginDirs, string(os.PathListSeparator)),
-	)
-	cmd := exec.CommandContext(ctx, path)
-	cmd.Env = env
-	cmd.Stdin = bytes.NewReader(conf)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err = cmd.Run()
-	if err == nil {
-		return stdout.Bytes(), nil
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("CNI %s %s: %w", plugin, command, ctx.Err())
-	}
-	// The plugin's error is JSON on stdout.
-	var perr types.Error
-	if jerr := json.Unmarshal(stdout.Bytes(), &perr); jerr == nil && perr.Msg != "" {
-		msg := perr.Msg
-		if perr.Details != "" {
-			msg += ": " + perr.Details
-		}
-		return nil, fmt.Errorf("CNI %s %s: %s", plugin, command, oneLine(msg))
-	}
-	msg := strings.TrimSpace(stderr.String())
-	if msg == "" {
-		msg = strings.TrimSpace(stdout.String())
-	}
-	if msg == "" {
-		msg = err.Error()
-	}
-	return nil, fmt.Errorf("CNI %s %s: %s", plugin, command, oneLine(msg))
 }
 
 func oneLine(s string) string {

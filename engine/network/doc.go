@@ -60,8 +60,8 @@
 // configuration, that the bridge plugin cannot find without it), on
 // half-made sandboxes, and a second time (a no-op). Setup undoes
 // everything it did when it fails. The record is written before the
-// namespace is made, before each ADD and after each plugin's result, so a
-// crash at any point leaves what Repair needs to tear it down. Before
+// namespace is made, before each ADD and after its result, so a crash at
+// any point leaves what Repair needs to tear it down. Before
 // anything is made Setup checks the networks exist, requested addresses
 // (in the subnet, not taken), aliases, ports, and that no other host
 // interface has an address in a network's subnet (podman's podman0 is on
@@ -73,7 +73,8 @@
 // the default network costs four execs: bridge and its host-local, on ADD
 // and on DEL. On DEL, a
 // plugin that cannot be found is skipped (it cannot have done anything, or
-// cannot undo it); DEL goes on through the other plugins when one fails.
+// cannot undo it). DEL stops at a plugin that fails, as libcni does; the
+// record stays, and the next teardown (rm, system prune) tries again.
 //
 // Published ports go to the portmap plugin of the first non-internal
 // attachment only (one DNAT rule per port); a host port 0 is
@@ -156,11 +157,8 @@
 // only read files that are replaced by rename. Errors are single lines with
 // context; the package never prints.
 //
-// The CNI plugins are run by this package's own small executor (the CNI
-// exec protocol: CNI_* environment, configuration on stdin, result or error
-// on stdout), which builds each plugin's configuration the way libcni does
-// (name, cniVersion, prevResult, runtimeConfig for declared capabilities).
-// libcni itself is not used because its invoke package pulls in
-// go.opentelemetry.io/otel, which is not among the module's requirements;
-// the result and version types come from github.com/containernetworking/cni.
+// The CNI plugins are run by libcni (github.com/containernetworking/cni),
+// given for each invocation the list without its idle plugins (and, on DEL,
+// without those that cannot be found); its result cache, which gives DEL
+// its prevResult, is runDir/cni-cache.
 package network

@@ -2,7 +2,6 @@ package network
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -330,16 +329,10 @@ func (m *Manager) attach(ctx context.Context, rec *record, d *netDef, a Attachme
 	if err := m.writeRecord(rec); err != nil {
 		return err
 	}
-	inv := ar.invocation(rec)
-	// Each plugin's result is recorded as it comes, so that after a crash
-	// DEL gets the addresses the plugins already used (firewall needs them).
-	res, err := m.add(ctx, pl, inv, func(r json.RawMessage) {
-		ar.Result = r
-		_ = m.writeRecord(rec)
-	})
+	// On failure the record stays "adding": the DEL that undoes it gets
+	// what libcni cached, if anything.
+	res, err := m.add(ctx, pl, ar.invocation(rec))
 	if err != nil {
-		ar.Result = res // for the DEL that undoes it
-		_ = m.writeRecord(rec)
 		return fmt.Errorf("network %s: %w", d.Name, err)
 	}
 	ar.Result = res
@@ -381,7 +374,7 @@ func (m *Manager) detach(ctx context.Context, rec *record, ar *attachmentRecord,
 		inv.netns = ""
 	}
 	var errs []string
-	if err := m.del(ctx, pl, inv, ar.Result); err != nil {
+	if err := m.del(ctx, pl, inv); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if !haveNetns && pl.masqueradesPerContainer() {
