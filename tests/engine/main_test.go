@@ -63,8 +63,10 @@ type engine struct {
 	DockerConfig string
 	// Env is added to the environment of every command.
 	Env []string
-	// cred, when set, runs the commands as another user (rootless tests).
-	cred *syscall.Credential
+	// cred, when set, runs the commands as another user (rootless tests),
+	// with bin (a copy of berth that user can reach) in dir.
+	cred     *syscall.Credential
+	bin, cwd string
 }
 
 func newEngine(t testing.TB) *engine {
@@ -116,7 +118,12 @@ type result struct {
 // cmd makes the berth command with the engine's global flags.
 func (e *engine) cmd(args ...string) *exec.Cmd {
 	full := append([]string{"--root", e.root, "--runroot", e.runroot, "--config", e.Config}, args...)
-	c := exec.Command(berthBin, full...)
+	bin := berthBin
+	if e.bin != "" {
+		bin = e.bin
+	}
+	c := exec.Command(bin, full...)
+	c.Dir = e.cwd
 	c.Env = append(os.Environ(), "DOCKER_CONFIG="+e.DockerConfig)
 	c.Env = append(c.Env, e.Env...)
 	if e.cred != nil {

@@ -25,8 +25,8 @@ func newRootlessEngine(t *testing.T) *engine {
 	t.Helper()
 	e := userEngine(t)
 	cmd := e.cmd()
-	script := exec.Command("../../contrib/busybox-image.sh", berthBin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
-	script.Env, script.SysProcAttr = cmd.Env, cmd.SysProcAttr
+	script := exec.Command(filepath.Join(e.dir, "repo", "contrib", "busybox-image.sh"), e.bin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
+	script.Env, script.SysProcAttr, script.Dir = cmd.Env, cmd.SysProcAttr, cmd.Dir
 	if out, err := script.CombinedOutput(); err != nil {
 		t.Fatalf("busybox-image.sh as %s: %v\n%s", rootlessUser, err, out)
 	}
@@ -57,7 +57,7 @@ func userEngine(t *testing.T) *engine {
 			t.Fatal(err)
 		}
 	}
-	e.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	asUser(t, e, uid, gid, home)
 	e.Env = append(e.Env, "HOME="+home, "XDG_RUNTIME_DIR="+xdg, "USER="+rootlessUser, "LOGNAME="+rootlessUser)
 	t.Cleanup(func() {
 		if pid := pausePid(e); pid > 0 {
@@ -65,6 +65,33 @@ func userEngine(t *testing.T) *engine {
 		}
 	})
 	return e
+}
+
+// asUser runs the engine's commands as uid:gid in dir, with copies of berth,
+// berth-runtime and the busybox image script in the engine's directory: the
+// user may not reach the work tree (under /root, say).
+func asUser(t *testing.T, e *engine, uid, gid int, dir string) {
+	t.Helper()
+	copies := map[string]string{
+		berthBin: filepath.Join(e.dir, "bin", "berth"),
+		filepath.Join(filepath.Dir(berthBin), "berth-runtime"): filepath.Join(e.dir, "bin", "berth-runtime"),
+		"../../contrib/busybox-image.sh":                       filepath.Join(e.dir, "repo", "contrib", "busybox-image.sh"),
+		"../../tests/fixtures/mkbundle.sh":                     filepath.Join(e.dir, "repo", "tests", "fixtures", "mkbundle.sh"),
+	}
+	for from, to := range copies {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
+	e.bin, e.cwd = filepath.Join(e.dir, "bin", "berth"), dir
 }
 
 // pausePid is the engine's pause process, or 0.
@@ -190,11 +217,11 @@ func TestRootlessNeedsSubordinateIDs(t *testing.T) {
 	for _, p := range []string{e.dir, xdg, e.Config} {
 		os.Chown(p, uid, uid)
 	}
-	e.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}
+	asUser(t, e, uid, uid, e.dir)
 	e.Env = append(e.Env, "HOME="+e.dir, "XDG_RUNTIME_DIR="+xdg)
 	// Help and version need no namespace.
-	version := exec.Command(berthBin, "--version")
-	version.Env, version.SysProcAttr = e.cmd().Env, e.cmd().SysProcAttr
+	version := exec.Command(e.bin, "--version")
+	version.Env, version.SysProcAttr, version.Dir = e.cmd().Env, e.cmd().SysProcAttr, e.dir
 	if out, err := version.CombinedOutput(); err != nil || !strings.Contains(string(out), "berth version") {
 		t.Errorf("--version as nobody: %v: %s", err, out)
 	}
