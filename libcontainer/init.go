@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
+	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -264,19 +265,80 @@ func writeSysctls(sysctls map[string]string) error {
 }
 
 // prepareProcess does what may fail for reasons of configuration while the
-// runtime still listens: rlimits and oom score.
+// runtime still listens: the rlimits are checked (they are applied at exec:
+// a low RLIMIT_AS, DATA or NPROC would starve this Go process before then),
+// and the oom score is set.
 func prepareProcess(p *specs.Process) error {
 	for _, r := range p.Rlimits {
-		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
-		if err := unix.Setrlimit(config.Rlimits[r.Type], &lim); err != nil {
-			var cur unix.Rlimit
-			unix.Getrlimit(config.Rlimits[r.Type], &cur)
-			return fmt.Errorf("set %s to soft %d hard %d (current hard limit %d): %w", r.Type, r.Soft, r.Hard, cur.Max, err)
+		if err := checkRlimit(r); err != nil {
+			return err
 		}
 	}
 	if p.OOMScoreAdj != nil {
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(strconv.Itoa(*p.OOMScoreAdj)), 0); err != nil {
 			return fmt.Errorf("set oom_score_adj %d: %w", *p.OOMScoreAdj, err)
+		}
+	}
+	return nil
+}
+
+// checkRlimit tells whether setrlimit will take r, by the kernel's rules:
+// the soft limit no higher than the hard one, and a hard limit raised only
+// with CAP_SYS_RESOURCE in the initial user namespace (and never past
+// fs.nr_open for RLIMIT_NOFILE).
+func checkRlimit(r specs.POSIXRlimit) error {
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(config.Rlimits[r.Type], &cur); err != nil {
+		return fmt.Errorf("get %s: %w", r.Type, err)
+	}
+	var err error
+	switch {
+	case r.Soft > r.Hard:
+		err = unix.EINVAL
+	case r.Hard > cur.Max && !canRaiseLimits():
+		err = unix.EPERM
+	case r.Type == "RLIMIT_NOFILE" && r.Hard > nrOpen():
+		err = unix.EPERM
+	}
+	if err != nil {
+		return fmt.Errorf("set %s to soft %d hard %d (current hard limit %d): %w", r.Type, r.Soft, r.Hard, cur.Max, err)
+	}
+	return nil
+}
+
+// canRaiseLimits reports whether this process may raise hard limits:
+// CAP_SYS_RESOURCE, effective, in the initial user namespace.
+func canRaiseLimits() bool {
+	if userns.RunningInUserNS() {
+		return false
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_RESOURCE) != 0
+}
+
+// nrOpen is fs.nr_open, the ceiling of RLIMIT_NOFILE.
+func nrOpen() uint64 {
+	data, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return ^uint64(0)
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return ^uint64(0)
+	}
+	return n
+}
+
+// setRlimits applies the rlimits checked by prepareProcess.
+func setRlimits(p *specs.Process) error {
+	for _, r := range p.Rlimits {
+		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
+		if err := unix.Setrlimit(config.Rlimits[r.Type], &lim); err != nil {
+			return fmt.Errorf("set %s to soft %d hard %d: %w", r.Type, r.Soft, r.Hard, err)
 		}
 	}
 	return nil
@@ -347,6 +409,10 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 		filter = nil
 	}
 	if err := lsm.ApplyExec(p); err != nil {
+		return err
+	}
+	// Now, with the capabilities still held, and little left for Go to do.
+	if err := setRlimits(p); err != nil {
 		return err
 	}
 	if err := capabilities.ApplyBounding(p.Capabilities); err != nil {

@@ -71,6 +71,28 @@ func TestProcessRlimits(t *testing.T) {
 	}
 }
 
+// TestRlimitsThatStarveGo gives the process limits a Go init could not
+// live under for long (64 MiB of address space and data, one process, ten
+// files): the init applies them only as it executes the program, which
+// starts every time and has them.
+func TestRlimitsThatStarveGo(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := shell(t, "grep -E 'Max (address space|processes|open files|data size)' /proc/self/limits")
+	s.Process.Rlimits = []specs.POSIXRlimit{
+		{Type: "RLIMIT_AS", Soft: 64 << 20, Hard: 128 << 20},
+		{Type: "RLIMIT_DATA", Soft: 64 << 20, Hard: 128 << 20},
+		{Type: "RLIMIT_NPROC", Soft: 1, Hard: 1},
+		{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 10},
+	}
+	for i := 0; i < 5; i++ {
+		out := e.mustRun(s)
+		for _, want := range []string{"67108864             134217728", "10                   10"} {
+			contains(t, "limits", out, want)
+		}
+	}
+}
+
 // TestRlimitAboveHostCap asks for more open files than the host's hard
 // limit lets root (without CAP_SYS_RESOURCE) set: create must fail quickly,
 // name the limit, and leave nothing.
