@@ -256,6 +256,18 @@ func slirpsOf(e *engine) string {
 	return strings.TrimSpace(string(out))
 }
 
+// assertNoSlirpLeft fails the test if a slirp4netns of the engine runs or
+// a network namespace of it is still mounted, after what.
+func assertNoSlirpLeft(t *testing.T, e *engine, after string) {
+	t.Helper()
+	if s := slirpsOf(e); s != "" {
+		t.Errorf("slirp4netns left after %s: %s", after, s)
+	}
+	if m := netnsMounts(t, e); m != "" {
+		t.Errorf("network namespace left mounted after %s:\n%s", after, m)
+	}
+}
+
 // netnsMounts are the network namespaces mounted under the engine's run
 // root in the user's mount namespace.
 func netnsMounts(t *testing.T, e *engine) string {
@@ -273,12 +285,7 @@ func TestRootlessNetwork(t *testing.T) {
 	e := newRootlessEngine(t)
 	if st, err := os.Stat("/dev/net/tun"); err == nil && st.Mode().Perm()&0o006 == 0 {
 		e.fail(`open("/dev/net/tun"): Permission denied`, "run", "--rm", "busybox", "true")
-		if s := slirpsOf(e); s != "" {
-			t.Errorf("slirp4netns left after a failed start: %s", s)
-		}
-		if m := netnsMounts(t, e); m != "" {
-			t.Errorf("network namespace left mounted:\n%s", m)
-		}
+		assertNoSlirpLeft(t, e, "a failed start")
 	}
 	openTun(t)
 
@@ -306,12 +313,7 @@ func TestRootlessNetwork(t *testing.T) {
 		t.Fatal("no slirp4netns for the running container")
 	}
 	e.ok("rm", "-f", "web")
-	if s := slirpsOf(e); s != "" {
-		t.Errorf("slirp4netns left after rm: %s", s)
-	}
-	if m := netnsMounts(t, e); m != "" {
-		t.Errorf("network namespace left mounted:\n%s", m)
-	}
+	assertNoSlirpLeft(t, e, "rm")
 	if resp, err := (&http.Client{Timeout: time.Second}).Get(url); err == nil {
 		resp.Body.Close()
 		t.Errorf("port %d still answers after rm", port)
@@ -347,17 +349,10 @@ func TestRootlessNetwork(t *testing.T) {
 		t.Fatal("no monitor for orphan")
 	}
 	e.ok("rm", "-f", "orphan")
-	if s := slirpsOf(e); s != "" {
-		t.Errorf("slirp4netns left after rm of a container whose monitor was killed: %s", s)
-	}
-	if m := netnsMounts(t, e); m != "" {
-		t.Errorf("network namespace left mounted:\n%s", m)
-	}
+	assertNoSlirpLeft(t, e, "rm of a container whose monitor was killed")
 
 	e.fail("need root", "run", "--rm", "-p", "80:80", "busybox", "true")
-	if s := slirpsOf(e); s != "" {
-		t.Errorf("slirp4netns left after a refused port: %s", s)
-	}
+	assertNoSlirpLeft(t, e, "a refused port")
 
 	e.fail("a rootless berth has only the slirp4netns network", "network", "create", "mynet")
 	e.fail("a rootless berth has only the slirp4netns network", "run", "--rm", "--network", "mynet", "busybox", "true")
