@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/libcontainer/rootfs"
 )
 
 // mountSpec is what a volume's options mount on its data directory.
@@ -17,25 +19,6 @@ type mountSpec struct {
 	typ, device string
 	flags       uintptr
 	data        string
-}
-
-// mountFlags are the o= words that are mount flags, not filesystem data.
-var mountFlags = map[string]struct {
-	clear bool
-	flag  uintptr
-}{
-	"ro": {false, unix.MS_RDONLY}, "rw": {true, unix.MS_RDONLY},
-	"nosuid": {false, unix.MS_NOSUID}, "suid": {true, unix.MS_NOSUID},
-	"nodev": {false, unix.MS_NODEV}, "dev": {true, unix.MS_NODEV},
-	"noexec": {false, unix.MS_NOEXEC}, "exec": {true, unix.MS_NOEXEC},
-	"sync": {false, unix.MS_SYNCHRONOUS}, "async": {true, unix.MS_SYNCHRONOUS},
-	"dirsync": {false, unix.MS_DIRSYNC},
-	"noatime": {false, unix.MS_NOATIME}, "atime": {true, unix.MS_NOATIME},
-	"nodiratime": {false, unix.MS_NODIRATIME}, "diratime": {true, unix.MS_NODIRATIME},
-	"relatime": {false, unix.MS_RELATIME}, "norelatime": {true, unix.MS_RELATIME},
-	"strictatime": {false, unix.MS_STRICTATIME},
-	"bind":        {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
-	"defaults": {false, 0},
 }
 
 // optionKeys are the local driver's options.
@@ -63,22 +46,14 @@ func parseOptions(opts map[string]string) (*mountSpec, error) {
 	case m.device == "":
 		return nil, errors.New(`option "device" is required with type (e.g. device=tmpfs)`)
 	}
-	var data []string
+	var words []string
 	for _, w := range strings.Split(opts["o"], ",") {
-		if w == "" {
-			continue
+		if w != "" {
+			words = append(words, w)
 		}
-		if f, ok := mountFlags[w]; ok {
-			if f.clear {
-				m.flags &^= f.flag
-			} else {
-				m.flags |= f.flag
-			}
-			continue
-		}
-		data = append(data, w)
 	}
-	m.data = strings.Join(data, ",")
+	// The o= words are read as the runtime reads a mount's options.
+	m.flags, m.data = rootfs.MountFlags(words)
 	if m.flags&unix.MS_BIND != 0 && !filepath.IsAbs(m.device) {
 		return nil, fmt.Errorf("bind device %q is not an absolute path", m.device)
 	}

@@ -36,6 +36,7 @@ var flagOptions = map[string]struct {
 	"lazytime": {false, unix.MS_LAZYTIME}, "nolazytime": {true, unix.MS_LAZYTIME},
 	"silent": {false, unix.MS_SILENT}, "loud": {true, unix.MS_SILENT},
 	"bind": {false, unix.MS_BIND}, "rbind": {false, unix.MS_BIND | unix.MS_REC},
+	"defaults": {false, 0},
 }
 
 var propagationOptions = map[string]uintptr{
@@ -85,6 +86,25 @@ func parseOptions(opts []string) (mountOptions, error) {
 		}
 	}
 	return m, nil
+}
+
+// MountFlags splits mount options the way the runtime reads a mount's
+// options: the words that are mount(2) flags (in order, a later word undoing
+// an earlier one), and the rest, the filesystem's data.
+func MountFlags(opts []string) (flags uintptr, data string) {
+	var m mountOptions
+	for _, o := range opts {
+		if f, ok := flagOptions[o]; ok {
+			if f.clear {
+				m.flags &^= f.flag
+			} else {
+				m.flags |= f.flag
+			}
+			continue
+		}
+		m.data = append(m.data, o)
+	}
+	return m.flags, m.dataString()
 }
 
 func (m mountOptions) dataString() string { return strings.Join(m.data, ",") }
