@@ -26,7 +26,33 @@ have_podman=1
 command -v podman >/dev/null || { echo "bench-engine: podman not found, timing berth only" >&2; have_podman=0; }
 
 work=$(mktemp -d /var/tmp/berth-bench-engine.XXXXXX)
-B=("$berth" --root "$work/b/root" --runroot "$work/b/run" --storage-driver overlay)
+: >"$work/berth.conf"
+B=("$berth" --root "$work/b/root" --runroot "$work/b/run" --config "$work/berth.conf" --storage-driver overlay)
+# Host state berth keeps for real use (the default bridge with its iptables
+# chains, the runtime's parent cgroups /berth): the bench removes what it made.
+had_bridge=0 had_chains=0 had_cgroups=0
+ip link show berth0 >/dev/null 2>&1 && had_bridge=1
+iptables -S 2>/dev/null | grep -q -- '-N BERTH-FORWARD' && had_chains=1
+compgen -G '/sys/fs/cgroup/*/berth' >/dev/null && had_cgroups=1
+restore_host() {
+	[ "$had_bridge" = 1 ] || ip link delete berth0 2>/dev/null || true
+	if [ "$had_chains" = 0 ]; then
+		local table chain
+		for table in filter nat; do
+			iptables -t "$table" -S 2>/dev/null | grep -- '-j BERTH-' | grep '^-A \(FORWARD\|POSTROUTING\) ' |
+				sed 's/^-A //' | while read -r rule; do
+					# shellcheck disable=SC2086 # the rule's words are arguments
+					iptables -t "$table" -D $rule 2>/dev/null || true
+				done
+		done
+		for chain in BERTH-FORWARD BERTH-ISOLATION-1 BERTH-ISOLATION-2; do
+			iptables -F "$chain" 2>/dev/null && iptables -X "$chain" 2>/dev/null || true
+		done
+		iptables -t nat -F BERTH-POSTROUTING 2>/dev/null && iptables -t nat -X BERTH-POSTROUTING 2>/dev/null || true
+	fi
+	# rmdir removes only an empty cgroup.
+	[ "$had_cgroups" = 1 ] || rmdir /sys/fs/cgroup/*/berth 2>/dev/null || true
+}
 P=(podman --root "$work/p/root" --runroot "$work/p/run" --storage-driver overlay
 	--cgroup-manager cgroupfs --events-backend file --runtime "$runtime" --tmpdir "$work/p/tmp")
 cleanup() {
@@ -37,6 +63,7 @@ cleanup() {
 	fi
 	grep -o "$work[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | xargs -r umount -l 2>/dev/null || true
 	rm -rf --one-file-system "$work"
+	restore_host
 }
 trap cleanup EXIT
 
