@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-containers/berth/engine/events"
+	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
 // StartError is a container that could not start, with docker's exit code
@@ -144,45 +145,20 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 }
 
 // alive tells whether pid is still the process that started at start
-// (clock ticks since boot, /proc/PID/stat field 22): a reused pid is not,
-// nor is a zombie nobody has reaped yet.
+// (clock ticks since boot): a reused pid is not, nor is a zombie nobody has
+// reaped yet.
 func alive(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	fields, err := statFields(pid)
-	if err != nil || fields[0] == "Z" || fields[0] == "X" {
-		return false
-	}
-	got, err := strconv.ParseUint(fields[19], 10, 64)
-	return err == nil && got == start
+	got, st, err := rtstate.ProcessStart(pid)
+	return err == nil && got == start && st != 'Z' && st != 'X'
 }
 
 // StartTime reads a process's start time from /proc.
 func StartTime(pid int) (uint64, error) {
-	fields, err := statFields(pid)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(fields[19], 10, 64)
-}
-
-// statFields are the fields of /proc/PID/stat from the third (the state) on.
-func statFields(pid int) ([]string, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	// The command name may hold spaces and parentheses: fields follow the last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return nil, errors.New("malformed stat")
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 20 {
-		return nil, errors.New("malformed stat")
-	}
-	return fields, nil
+	start, _, err := rtstate.ProcessStart(pid)
+	return start, err
 }
 
 // MonitorAlive tells whether the container's monitor still runs.
