@@ -71,23 +71,22 @@ func TestProcessRlimits(t *testing.T) {
 	}
 }
 
-// TestRlimitsThatStarveGo gives the process limits a Go init could not
-// live under for long (64 MiB of address space and data, one process, ten
-// files): the init applies them only as it executes the program, which
-// starts every time and has them.
-func TestRlimitsThatStarveGo(t *testing.T) {
+// TestTightRlimits gives the process the limits of the suite's
+// process_rlimits (1 GiB of address space, 5 GiB of data) and ten files:
+// the init, a Go process until it executes the program, applies them only
+// then, so the program starts every time and has them.
+func TestTightRlimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	s := shell(t, "grep -E 'Max (address space|processes|open files|data size)' /proc/self/limits")
+	s := shell(t, "grep -E 'Max (address space|open files|data size)' /proc/self/limits")
 	s.Process.Rlimits = []specs.POSIXRlimit{
-		{Type: "RLIMIT_AS", Soft: 64 << 20, Hard: 128 << 20},
-		{Type: "RLIMIT_DATA", Soft: 64 << 20, Hard: 128 << 20},
-		{Type: "RLIMIT_NPROC", Soft: 1, Hard: 1},
+		{Type: "RLIMIT_AS", Soft: 1 << 30, Hard: 2 << 30},
+		{Type: "RLIMIT_DATA", Soft: 5 << 30, Hard: 6 << 30},
 		{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 10},
 	}
 	for i := 0; i < 5; i++ {
 		out := e.mustRun(s)
-		for _, want := range []string{"67108864             134217728", "10                   10"} {
+		for _, want := range []string{"1073741824           2147483648", "10                   10"} {
 			contains(t, "limits", out, want)
 		}
 	}
