@@ -17,10 +17,10 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-containers/berth/engine/events"
+	"github.com/berth-containers/berth/engine/layertar"
 )
 
 // CopyOptions are docker cp's.
@@ -873,7 +873,7 @@ func CopyTo(ctx context.Context, s storage.Store, c *Container, src, dst string,
 			if !d.exists || !d.isDir {
 				return fmt.Errorf("destination %s%s must be a directory", dp.raw, croot.in())
 			}
-			plain, err := archive.DecompressStream(in)
+			plain, err := layertar.Decompress(in)
 			if err != nil {
 				return fmt.Errorf("read archive: %w", err)
 			}

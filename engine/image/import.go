@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 
 	"github.com/berth-containers/berth/engine/layertar"
 )
@@ -90,7 +89,7 @@ func importName(s string) (string, error) {
 // for its diff ID. The layer guard checks it on the way, so that a bad
 // tarball is reported as such before anything is stored.
 func spoolRootfs(ctx context.Context, s storage.Store, r io.Reader) (*os.File, v1.Hash, error) {
-	plain, err := archive.DecompressStream(r)
+	plain, err := layertar.Decompress(r)
 	if err != nil {
 		return nil, v1.Hash{}, fmt.Errorf("import: decompress: %w", err)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/archive"
+
+	"github.com/berth-containers/berth/engine/layertar"
 )
 
 // Load stores every image of a docker-archive or OCI archive read from r (a
@@ -87,7 +89,7 @@ func randomAccess(ctx context.Context, s storage.Store, r io.Reader) (*io.Sectio
 			}
 		}
 	}
-	plain, err := archive.DecompressStream(r)
+	plain, err := layertar.Decompress(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load: decompress archive: %w", err)
 	}
@@ -475,7 +477,7 @@ func uncompressedSize(files archiveFiles, name string) (int64, error) {
 	if archive.DetectCompression(head) == archive.Uncompressed {
 		return size, nil
 	}
-	plain, err := archive.DecompressStream(br)
+	plain, err := layertar.Decompress(br)
 	if err != nil {
 		return 0, err
 	}

@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/storage"
-	"go.podman.io/storage/pkg/archive"
 
 	"github.com/berth-containers/berth/engine/layertar"
 )
@@ -275,7 +274,7 @@ func spool(ctx context.Context, s storage.Store, r io.Reader) (*os.File, error) 
 // apply decompresses blob, checks every tar entry, and stores the layer; the
 // stored content must match the config's diff ID.
 func (w *layerWriter) apply(ctx context.Context, blob io.Reader, id, parent string, diffID v1.Hash) error {
-	plain, err := archive.DecompressStream(ctxReader{ctx, blob})
+	plain, err := layertar.Decompress(ctxReader{ctx, blob})
 	if err != nil {
 		return fmt.Errorf("decompress: %w", err)
 	}

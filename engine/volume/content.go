@@ -244,7 +244,7 @@ func (v *Volume) importTar(r io.Reader) error {
 			return err
 		}
 	}
-	plain, err := archive.DecompressStream(r)
+	plain, err := layertar.Decompress(r)
 	if err != nil {
 		return fmt.Errorf("import into volume %s: %w", name, err)
 	}
