@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
+	"unsafe"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
 	"github.com/moby/sys/userns"
@@ -333,15 +335,70 @@ func nrOpen() uint64 {
 	return n
 }
 
-// setRlimits applies the rlimits checked by prepareProcess.
-func setRlimits(p *specs.Process) error {
+// raiseHardLimits raises the hard limits the process asks above the current
+// ones, now, while the capabilities allow it; execve sets the final values.
+func raiseHardLimits(p *specs.Process) error {
 	for _, r := range p.Rlimits {
-		lim := unix.Rlimit{Cur: r.Soft, Max: r.Hard}
-		if err := unix.Setrlimit(config.Rlimits[r.Type], &lim); err != nil {
+		res := config.Rlimits[r.Type]
+		var lim unix.Rlimit
+		if err := unix.Getrlimit(res, &lim); err != nil {
+			return fmt.Errorf("get %s: %w", r.Type, err)
+		}
+		if r.Hard <= lim.Max {
+			continue
+		}
+		lim.Max = r.Hard
+		if err := unix.Setrlimit(res, &lim); err != nil {
 			return fmt.Errorf("set %s to soft %d hard %d: %w", r.Type, r.Soft, r.Hard, err)
 		}
 	}
 	return nil
+}
+
+// rlimit is one setrlimit call prepared for execve.
+type rlimit struct {
+	name     string
+	resource uintptr
+	lim      unix.Rlimit
+}
+
+// execve sets the process's rlimits and executes path. Until then this is a
+// Go process with ~1.5 GiB of address space reserved, whose runtime may map
+// more at any allocation: under a low RLIMIT_AS or RLIMIT_DATA it would die.
+// So the limits are set last, by raw system calls on values prepared first,
+// with nothing allocated between them and execve. RLIMIT_NOFILE, unless the
+// process sets it, goes back to the value the Go runtime raised at start.
+func execve(path string, args, env []string, rlimits []specs.POSIXRlimit) error {
+	argv0, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", path, err)
+	}
+	argv, err := syscall.SlicePtrFromStrings(args)
+	if err != nil {
+		return fmt.Errorf("exec %s: arguments: %w", path, err)
+	}
+	envv, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return fmt.Errorf("exec %s: environment: %w", path, err)
+	}
+	lims := make([]rlimit, 0, len(rlimits)+1)
+	nofile := false
+	for _, r := range rlimits {
+		lims = append(lims, rlimit{r.Type, uintptr(config.Rlimits[r.Type]), unix.Rlimit{Cur: r.Soft, Max: r.Hard}})
+		nofile = nofile || r.Type == "RLIMIT_NOFILE"
+	}
+	if inherited := nsexec.InheritedNofile(); !nofile && inherited.Max > 0 {
+		lims = append(lims, rlimit{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, inherited})
+	}
+	for i := range lims {
+		l := &lims[i]
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, l.resource, uintptr(unsafe.Pointer(&l.lim)), 0, 0, 0); e != 0 {
+			return fmt.Errorf("set %s to soft %d hard %d: %w", l.name, l.lim.Cur, l.lim.Max, e)
+		}
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)),
+		uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	return fmt.Errorf("exec %s: %w", path, e)
 }
 
 // lookPath finds the program in the container the way execvp would, so a
@@ -411,8 +468,7 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 	if err := lsm.ApplyExec(p); err != nil {
 		return err
 	}
-	// Now, with the capabilities still held, and little left for Go to do.
-	if err := setRlimits(p); err != nil {
+	if err := raiseHardLimits(p); err != nil {
 		return err
 	}
 	if err := capabilities.ApplyBounding(p.Capabilities); err != nil {
@@ -441,8 +497,7 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 	if !hasEnv(env, "HOME") {
 		env = append(env, "HOME=/")
 	}
-	err := unix.Exec(path, p.Args, env)
-	return fmt.Errorf("exec %s: %w", path, err)
+	return execve(path, p.Args, env, p.Rlimits)
 }
 
 func hasEnv(env []string, key string) bool {

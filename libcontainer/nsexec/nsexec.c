@@ -30,6 +30,7 @@
 #include "nsexec.h"
 
 static int syncfd = -1;
+struct rlimit berth_inherited_nofile;
 
 // xfer reads or writes all of buf; the sync socket failing means the
 // runtime is gone, and so is any reason to go on.
@@ -174,6 +175,10 @@ void berth_nsexec(void)
 	if (env == NULL)
 		return;
 	syncfd = atoi(env);
+	// Go raises the soft limit when its runtime starts; the program the
+	// init executes gets the limit the runtime was started with.
+	if (getrlimit(RLIMIT_NOFILE, &berth_inherited_nofile) < 0)
+		fail("getrlimit RLIMIT_NOFILE");
 	if (getenv("_BERTH_STAGE") != NULL)
 		return; // the final process, back from the fork: Go takes over
 

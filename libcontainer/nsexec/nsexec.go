@@ -21,7 +21,18 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+
+	"golang.org/x/sys/unix"
 )
+
+// InheritedNofile is RLIMIT_NOFILE as the process started, before the Go
+// runtime raised its soft limit; valid in a process the C stage ran in.
+func InheritedNofile() unix.Rlimit {
+	return unix.Rlimit{
+		Cur: uint64(C.berth_inherited_nofile.rlim_cur),
+		Max: uint64(C.berth_inherited_nofile.rlim_max),
+	}
+}
 
 // Message types; they match nsexec.h.
 const (

@@ -11,6 +11,11 @@
 #define BERTH_EXIT_FAIL 1
 #define BERTH_EXIT_SYNC 2
 
+#include <sys/resource.h>
+
+// RLIMIT_NOFILE as the process started, before the Go runtime raised it.
+extern struct rlimit berth_inherited_nofile;
+
 void berth_nsexec(void);
 
 #endif

@@ -238,6 +238,7 @@ func (r result) String() string {
 type cmdOpts struct {
 	extraFiles []*os.File // inherited from fd 3 on
 	env        []string   // added to the runtime's environment
+	wrap       []string   // a command that runs the runtime, as `prlimit --nofile=512:`
 }
 
 // rt runs the runtime with --root and args, with a timeout.
@@ -251,6 +252,9 @@ func (e *env) rtWith(o cmdOpts, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := e.command(ctx, append([]string{"--root", e.root}, args...)...)
+	if len(o.wrap) > 0 {
+		cmd = exec.CommandContext(ctx, o.wrap[0], append(o.wrap[1:], cmd.Args...)...)
+	}
 	res := result{args: args}
 	out, err := os.CreateTemp(e.dir, "stdout-")
 	if err != nil {

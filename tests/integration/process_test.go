@@ -71,24 +71,62 @@ func TestProcessRlimits(t *testing.T) {
 	}
 }
 
-// TestTightRlimits gives the process the limits of the suite's
-// process_rlimits (1 GiB of address space, 5 GiB of data) and ten files:
-// the init, a Go process until it executes the program, applies them only
-// then, so the program starts every time and has them.
+// TestTightRlimits gives the process limits under which the init, a Go
+// process with ~1.5 GiB of address space reserved, could not run: 64 MiB of
+// address space, 32 MiB of data, ten files. The init sets them only at
+// execve, so the program starts every time (under the old order about one
+// run in sixty died of "out of memory") and has them.
 func TestTightRlimits(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	s := shell(t, "grep -E 'Max (address space|open files|data size)' /proc/self/limits")
 	s.Process.Rlimits = []specs.POSIXRlimit{
-		{Type: "RLIMIT_AS", Soft: 1 << 30, Hard: 2 << 30},
-		{Type: "RLIMIT_DATA", Soft: 5 << 30, Hard: 6 << 30},
+		{Type: "RLIMIT_AS", Soft: 64 << 20, Hard: 128 << 20},
+		{Type: "RLIMIT_DATA", Soft: 32 << 20, Hard: 32 << 20},
 		{Type: "RLIMIT_NOFILE", Soft: 10, Hard: 10},
 	}
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 20; i++ {
 		out := e.mustRun(s)
-		for _, want := range []string{"1073741824           2147483648", "10                   10"} {
+		for _, want := range []string{"67108864             134217728", "33554432             33554432", "10                   10"} {
 			contains(t, "limits", out, want)
 		}
+	}
+}
+
+// TestInheritedNofile: without an RLIMIT_NOFILE of its own, the process
+// gets the soft limit the runtime was started with, not the one the Go
+// runtime raised itself to.
+func TestInheritedNofile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := shell(t, "ulimit -Sn")
+	s.Process.Rlimits = nil
+	r := e.runWith(cmdOpts{wrap: []string{"prlimit", "--nofile=512:"}}, s)
+	if r.code != 0 || r.stdout != "512\n" {
+		t.Fatalf("soft RLIMIT_NOFILE, want 512: %s", r)
+	}
+}
+
+// TestRlimitForbiddenBySeccomp: the rlimits are set after the seccomp
+// filter is loaded, so a profile that forbids prlimit64 fails the run with
+// a line naming the limit, and the run leaves no container behind.
+func TestRlimitForbiddenBySeccomp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := newSpec(t, "true")
+	s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 100, Hard: 100}}
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls:      []specs.LinuxSyscall{{Names: []string{"prlimit64"}, Action: specs.ActErrno}},
+	}
+	r := e.run(s)
+	if r.code == 0 {
+		t.Fatalf("run succeeded: %s", r)
+	}
+	contains(t, "run error", r.stderr, "set RLIMIT_NOFILE to soft 100 hard 100: operation not permitted")
+	oneLine(t, r)
+	if list := e.mustRT("list", "-q"); list.stdout != "" {
+		t.Errorf("containers left: %q", list.stdout)
 	}
 }
 
