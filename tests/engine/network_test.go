@@ -399,8 +399,36 @@ func TestNetworkRules(t *testing.T) {
 	if m := grepLines(saved, " "+ip+"/32 "); m != "" {
 		t.Errorf("rules naming the container's address:\n%s", m)
 	}
-	// A second container changes nothing; the rules outlive both.
+	// The run directory may outlive a reboot (a run root off tmpfs), the
+	// rules do not: a marker of another boot is not trusted, and the next
+	// container puts the rules back.
+	marker := filepath.Join(e.runroot, "network", "rules", "rulenet.json")
+	data, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := strings.Replace(string(data), strings.TrimSpace(string(boot)), "00000000-0000-0000-0000-000000000000", 1)
+	if stale == string(data) {
+		t.Fatalf("marker %s does not name this boot: %s", marker, data)
+	}
+	writeFiles(t, filepath.Dir(marker), map[string]string{filepath.Base(marker): stale})
+	masq := []string{"-t", "nat", "-D", "BERTH-POSTROUTING", "-s", "10.251.14.0/24", "!", "-o", bridge,
+		"-m", "comment", "--comment", "berth-network:rulenet", "-j", "MASQUERADE"}
+	if out, err := exec.Command("iptables", masq...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables %s: %v: %s", strings.Join(masq, " "), err, out)
+	}
+	// A second container puts back what was missing, and adds nothing.
 	e.ok("run", "--rm", "--network", "rulenet", "busybox", "true")
+	rules = netRules(t, bridge)
+	slices.Sort(rules)
+	if !slices.Equal(rules, want) {
+		t.Errorf("rules of rulenet after a stale marker:\n%s", strings.Join(rules, "\n"))
+	}
+	// The rules outlive both containers.
 	e.ok("rm", "-f", "r1")
 	assertNetClean(t, e, bridge, id, ip)
 	if r := netRules(t, bridge); len(r) != len(want) {
