@@ -11,8 +11,10 @@ import (
 // `berth logs web -f` as `berth logs -f web`, while urfave/cli/v2 stops
 // reading flags at the first argument. Commands whose arguments end in a
 // command line of their own (run, create, exec, bundle: ArgsUsage names a
-// COMMAND) and those that parse their own flags are left as they are, and
-// so is everything after "--".
+// COMMAND) keep their order, and so does everything after "--"; those that
+// parse their own flags are left as they are. A short flag glued to its
+// value (`-t1`, `-p8080:80`), which docker's parser takes and urfave/cli's
+// does not, is split in two.
 func interspersed(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
@@ -29,14 +31,15 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 	}
-	if cmd == nil || cmd.SkipFlagParsing || strings.Contains(cmd.ArgsUsage, "COMMAND") {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
+	inOrder := strings.Contains(cmd.ArgsUsage, "COMMAND")
 	var flags, positional []string
 	rest := args[i:]
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
-		if a == "--" {
+		if a == "--" || (inOrder && !isFlag(a)) {
 			positional = append(positional, rest[j:]...)
 			break
 		}
@@ -44,8 +47,9 @@ func interspersed(app *cli.App, args []string) []string {
 			positional = append(positional, a)
 			continue
 		}
-		flags = append(flags, a)
-		if takesValue(cmd.Flags, a) && !strings.Contains(a, "=") && j+1 < len(rest) {
+		split := unglue(cmd.Flags, a)
+		flags = append(flags, split...)
+		if len(split) == 1 && takesValue(cmd.Flags, a) && !strings.Contains(a, "=") && j+1 < len(rest) {
 			j++
 			flags = append(flags, rest[j])
 		}
@@ -53,6 +57,15 @@ func interspersed(app *cli.App, args []string) []string {
 	out := append([]string(nil), args[:i]...)
 	out = append(out, flags...)
 	return append(out, positional...)
+}
+
+// unglue splits a short flag glued to its value (-t1) into flag and value;
+// other flags, bool groups such as -it among them, come back as they are.
+func unglue(flags []cli.Flag, a string) []string {
+	if len(a) < 3 || a[1] == '-' || isFlagName(flags, a) || !takesValue(flags, a[:2]) {
+		return []string{a}
+	}
+	return []string{a[:2], a[2:]}
 }
 
 // flagsLength is how many of args are flags of this list (with their
@@ -82,14 +95,22 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 // takesValue tells whether the flag a (-x, --name or --name=value) is one
 // of flags that takes a value. Unknown flags do not: urfave/cli reports them.
 func takesValue(flags []cli.Flag, a string) bool {
+	f := lookupFlag(flags, a)
+	v, ok := f.(cli.DocGenerationFlag)
+	return ok && v.TakesValue()
+}
+
+// isFlagName tells whether a (-x, --name or --name=value) names one of flags.
+func isFlagName(flags []cli.Flag, a string) bool { return lookupFlag(flags, a) != nil }
+
+func lookupFlag(flags []cli.Flag, a string) cli.Flag {
 	name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n == name {
-				v, ok := f.(cli.DocGenerationFlag)
-				return ok && v.TakesValue()
+				return f
 			}
 		}
 	}
-	return false
+	return nil
 }

@@ -24,6 +24,14 @@ func TestInterspersed(t *testing.T) {
 		{"berth container create busybox top -b", "berth container create busybox top -b"},
 		{"berth bundle busybox dir echo -n hi", "berth bundle busybox dir echo -n hi"},
 		{"berth top c -o pid", "berth top c -o pid"},
+		// A short flag glued to its value is split, as docker's parser
+		// reads it; bool groups and the container's command line stay.
+		{"berth stop -t1 a", "berth stop -t 1 a"},
+		{"berth stop a -t1", "berth stop -t 1 a"},
+		{"berth ps -aq -fname=x", "berth ps -aq -f name=x"},
+		{"berth run -p8080:80 -eA=b -it busybox sh -c -eX", "berth run -p 8080:80 -e A=b -it busybox sh -c -eX"},
+		{"berth exec -uroot -w/tmp c ls -la", "berth exec -u root -w /tmp c ls -la"},
+		{"berth stop -t=1 a", "berth stop -t=1 a"},
 		// After "--" everything is an argument; unknown words stay.
 		{"berth rm -- -odd -f", "berth rm -- -odd -f"},
 		{"berth nosuch a -f", "berth nosuch a -f"},
