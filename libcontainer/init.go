@@ -13,7 +13,6 @@ import (
 	"unsafe"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite/procfs"
-	"github.com/moby/sys/userns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -267,13 +266,24 @@ func writeSysctls(sysctls map[string]string) error {
 }
 
 // prepareProcess does what may fail for reasons of configuration while the
-// runtime still listens: the rlimits are checked (they are applied at exec:
-// a low RLIMIT_AS, DATA or NPROC would starve this Go process before then),
-// and the oom score is set.
+// runtime still listens: hard rlimits are raised (the final values are set
+// at exec: a low RLIMIT_AS, DATA or NPROC would starve this Go process
+// before then), and the oom score is set. Without an RLIMIT_NOFILE of its
+// own, the process gets the one the runtime was started with, not the one
+// the Go runtime raised itself to (syscall.Exec, not used here, restores it
+// the same way).
 func prepareProcess(p *specs.Process) error {
+	nofile := false
 	for _, r := range p.Rlimits {
-		if err := checkRlimit(r); err != nil {
+		if err := raiseHardLimit(r); err != nil {
 			return err
+		}
+		nofile = nofile || r.Type == "RLIMIT_NOFILE"
+	}
+	if !nofile {
+		inherited := nsexec.InheritedNofile()
+		if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, &inherited, nil); err != nil {
+			return fmt.Errorf("restore RLIMIT_NOFILE to soft %d hard %d: %w", inherited.Cur, inherited.Max, err)
 		}
 	}
 	if p.OOMScoreAdj != nil {
@@ -284,90 +294,30 @@ func prepareProcess(p *specs.Process) error {
 	return nil
 }
 
-// checkRlimit tells whether setrlimit will take r, by the kernel's rules:
-// the soft limit no higher than the hard one, and a hard limit raised only
-// with CAP_SYS_RESOURCE in the initial user namespace (and never past
-// fs.nr_open for RLIMIT_NOFILE).
-func checkRlimit(r specs.POSIXRlimit) error {
-	var cur unix.Rlimit
-	if err := unix.Getrlimit(config.Rlimits[r.Type], &cur); err != nil {
+// raiseHardLimit raises the hard limit now if r asks for more, while the
+// capabilities allow it: the kernel applies its own rules (CAP_SYS_RESOURCE
+// in the initial user namespace, fs.nr_open), and setting r at exec can only
+// lower limits. (config.Validate has refused a soft limit above the hard.)
+func raiseHardLimit(r specs.POSIXRlimit) error {
+	res := config.Rlimits[r.Type]
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(res, &lim); err != nil {
 		return fmt.Errorf("get %s: %w", r.Type, err)
 	}
-	var err error
-	switch {
-	case r.Soft > r.Hard:
-		err = unix.EINVAL
-	case r.Hard > cur.Max && !canRaiseLimits():
-		err = unix.EPERM
-	case r.Type == "RLIMIT_NOFILE" && r.Hard > nrOpen():
-		err = unix.EPERM
+	if r.Hard <= lim.Max {
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("set %s to soft %d hard %d (current hard limit %d): %w", r.Type, r.Soft, r.Hard, cur.Max, err)
+	if err := unix.Setrlimit(res, &unix.Rlimit{Cur: lim.Cur, Max: r.Hard}); err != nil {
+		return fmt.Errorf("set %s to soft %d hard %d (current hard limit %d): %w", r.Type, r.Soft, r.Hard, lim.Max, err)
 	}
 	return nil
-}
-
-// canRaiseLimits reports whether this process may raise hard limits:
-// CAP_SYS_RESOURCE, effective, in the initial user namespace.
-func canRaiseLimits() bool {
-	if userns.RunningInUserNS() {
-		return false
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return false
-	}
-	return data[0].Effective&(1<<unix.CAP_SYS_RESOURCE) != 0
-}
-
-// nrOpen is fs.nr_open, the ceiling of RLIMIT_NOFILE.
-func nrOpen() uint64 {
-	data, err := os.ReadFile("/proc/sys/fs/nr_open")
-	if err != nil {
-		return ^uint64(0)
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return ^uint64(0)
-	}
-	return n
-}
-
-// raiseHardLimits raises the hard limits the process asks above the current
-// ones, now, while the capabilities allow it; execve sets the final values.
-func raiseHardLimits(p *specs.Process) error {
-	for _, r := range p.Rlimits {
-		res := config.Rlimits[r.Type]
-		var lim unix.Rlimit
-		if err := unix.Getrlimit(res, &lim); err != nil {
-			return fmt.Errorf("get %s: %w", r.Type, err)
-		}
-		if r.Hard <= lim.Max {
-			continue
-		}
-		lim.Max = r.Hard
-		if err := unix.Setrlimit(res, &lim); err != nil {
-			return fmt.Errorf("set %s to soft %d hard %d: %w", r.Type, r.Soft, r.Hard, err)
-		}
-	}
-	return nil
-}
-
-// rlimit is one setrlimit call prepared for execve.
-type rlimit struct {
-	name     string
-	resource uintptr
-	lim      unix.Rlimit
 }
 
 // execve sets the process's rlimits and executes path. Until then this is a
 // Go process with ~1.5 GiB of address space reserved, whose runtime may map
 // more at any allocation: under a low RLIMIT_AS or RLIMIT_DATA it would die.
 // So the limits are set last, by raw system calls on values prepared first,
-// with nothing allocated between them and execve. RLIMIT_NOFILE, unless the
-// process sets it, goes back to the value the Go runtime raised at start.
+// with nothing allocated between them and execve.
 func execve(path string, args, env []string, rlimits []specs.POSIXRlimit) error {
 	argv0, err := unix.BytePtrFromString(path)
 	if err != nil {
@@ -381,19 +331,13 @@ func execve(path string, args, env []string, rlimits []specs.POSIXRlimit) error 
 	if err != nil {
 		return fmt.Errorf("exec %s: environment: %w", path, err)
 	}
-	lims := make([]rlimit, 0, len(rlimits)+1)
-	nofile := false
-	for _, r := range rlimits {
-		lims = append(lims, rlimit{r.Type, uintptr(config.Rlimits[r.Type]), unix.Rlimit{Cur: r.Soft, Max: r.Hard}})
-		nofile = nofile || r.Type == "RLIMIT_NOFILE"
+	lims := make([]unix.Rlimit, len(rlimits))
+	for i, r := range rlimits {
+		lims[i] = unix.Rlimit{Cur: r.Soft, Max: r.Hard}
 	}
-	if inherited := nsexec.InheritedNofile(); !nofile && inherited.Max > 0 {
-		lims = append(lims, rlimit{"RLIMIT_NOFILE", unix.RLIMIT_NOFILE, inherited})
-	}
-	for i := range lims {
-		l := &lims[i]
-		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, l.resource, uintptr(unsafe.Pointer(&l.lim)), 0, 0, 0); e != 0 {
-			return fmt.Errorf("set %s to soft %d hard %d: %w", l.name, l.lim.Cur, l.lim.Max, e)
+	for i, r := range rlimits {
+		if _, _, e := unix.RawSyscall6(unix.SYS_PRLIMIT64, 0, uintptr(config.Rlimits[r.Type]), uintptr(unsafe.Pointer(&lims[i])), 0, 0, 0); e != 0 {
+			return fmt.Errorf("set %s to soft %d hard %d: %w", r.Type, r.Soft, r.Hard, e)
 		}
 	}
 	_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(argv0)),
@@ -466,9 +410,6 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 		filter = nil
 	}
 	if err := lsm.ApplyExec(p); err != nil {
-		return err
-	}
-	if err := raiseHardLimits(p); err != nil {
 		return err
 	}
 	if err := capabilities.ApplyBounding(p.Capabilities); err != nil {

@@ -108,8 +108,9 @@ func TestInheritedNofile(t *testing.T) {
 }
 
 // TestRlimitForbiddenBySeccomp: the rlimits are set after the seccomp
-// filter is loaded, so a profile that forbids prlimit64 fails the run with
-// a line naming the limit, and the run leaves no container behind.
+// filter is loaded, so a profile that forbids prlimit64 fails the run of a
+// process with rlimits, with a line naming the limit, and the run leaves no
+// container behind; a process without rlimits runs.
 func TestRlimitForbiddenBySeccomp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -128,6 +129,10 @@ func TestRlimitForbiddenBySeccomp(t *testing.T) {
 	if list := e.mustRT("list", "-q"); list.stdout != "" {
 		t.Errorf("containers left: %q", list.stdout)
 	}
+	// Without rlimits of its own the process needs no prlimit64 after the
+	// filter (the inherited RLIMIT_NOFILE is restored before it).
+	s.Process.Rlimits = nil
+	e.mustRun(s)
 }
 
 // TestRlimitAboveHostCap asks for more open files than the host's hard
