@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,10 +30,14 @@ func monitorCommandDef() *cli.Command {
 			// attached connection. The record is read from its directories,
 			// the store is opened only to clean up at the end.
 			sync := os.NewFile(3, "sync")
-			var id, dir, runDir string
-			if _, err := fmt.Fscanln(os.NewFile(4, "container"), &id, &dir, &runDir); err != nil {
+			// One read of the whole message (berth closes after it), not
+			// Fscanln's read per byte.
+			data, _ := io.ReadAll(os.NewFile(4, "container"))
+			words := strings.Fields(string(data))
+			if len(words) != 3 {
 				return nil
 			}
+			id, dir, runDir := words[0], words[1], words[2]
 			var first *os.File
 			if f := os.NewFile(5, "attach"); f != nil {
 				if _, err := f.Stat(); err == nil {
@@ -39,7 +45,10 @@ func monitorCommandDef() *cli.Command {
 				}
 			}
 			ctr, err := container.Open(dir, runDir)
-			if err != nil || ctr.ID != id {
+			if err == nil && ctr.ID != id {
+				err = fmt.Errorf("its record in %s is of container %s", dir, ctr.ID)
+			}
+			if err != nil {
 				msg := fmt.Sprintf("monitor: container %s: %v", id, err)
 				_, _ = sync.WriteString(msg)
 				return errors.New(msg)
