@@ -22,6 +22,7 @@ import (
 	"github.com/berth-containers/berth/engine/network"
 	"github.com/berth-containers/berth/engine/rootless"
 	"github.com/berth-containers/berth/engine/slirp"
+	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
 // CreateOptions are docker create's inputs beyond the image.
@@ -238,7 +239,7 @@ func imageConfig(s storage.Store, id string) (*ocispec.Image, error) {
 // record is written: a record without ours whose creator is dead was left
 // by a berth killed in the middle of create (see List).
 func creatorMark() string {
-	start, _ := StartTime(os.Getpid())
+	start, _, _ := rtstate.ProcessStart(os.Getpid())
 	return fmt.Sprintf("creating %d %d", os.Getpid(), start)
 }
 
@@ -250,7 +251,7 @@ func abandoned(metadata string) bool {
 	if n, _ := fmt.Sscanf(metadata, "creating %d %d", &pid, &start); n != 2 {
 		return false
 	}
-	return !alive(pid, start)
+	return !rtstate.Alive(pid, start)
 }
 
 func randomID() string {

@@ -144,25 +144,8 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 	return &StartError{Message: text, Code: StartErrorCode(text)}
 }
 
-// alive tells whether pid is still the process that started at start
-// (clock ticks since boot): a reused pid is not, nor is a zombie nobody has
-// reaped yet.
-func alive(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	got, st, err := rtstate.ProcessStart(pid)
-	return err == nil && got == start && st != 'Z' && st != 'X'
-}
-
-// StartTime reads a process's start time from /proc.
-func StartTime(pid int) (uint64, error) {
-	start, _, err := rtstate.ProcessStart(pid)
-	return start, err
-}
-
 // MonitorAlive tells whether the container's monitor still runs.
-func (c *Container) MonitorAlive() bool { return alive(c.MonitorPid, c.MonitorStart) }
+func (c *Container) MonitorAlive() bool { return rtstate.Alive(c.MonitorPid, c.MonitorStart) }
 
 // Refresh makes the state truthful when the monitor died (kill -9): a
 // container the runtime still runs stays running, unmonitored; one it does

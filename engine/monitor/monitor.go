@@ -26,6 +26,7 @@ import (
 	"github.com/berth-containers/berth/engine/attach"
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/events"
+	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
 // Monitor runs one container.
@@ -83,7 +84,7 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, clea
 			m.serve(conn)
 		}
 	}
-	start, _ := container.StartTime(os.Getpid())
+	start, _, _ := rtstate.ProcessStart(os.Getpid())
 	if err := c.Update(func(st *container.State) error {
 		st.MonitorPid, st.MonitorStart = os.Getpid(), start
 		return nil

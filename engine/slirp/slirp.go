@@ -157,13 +157,7 @@ func Find(netns, base string) *Process {
 }
 
 // Alive reports whether the recorded slirp4netns still runs.
-func (p *Process) Alive() bool {
-	if p.PID <= 0 {
-		return false
-	}
-	start, st, err := state.ProcessStart(p.PID)
-	return err == nil && start == p.Start && st != 'Z' && st != 'X'
-}
+func (p *Process) Alive() bool { return state.Alive(p.PID, p.Start) }
 
 // Stop ends slirp4netns (a no-op when it has ended) and removes its socket
 // and log.

@@ -217,12 +217,17 @@ func ProcessStart(pid int) (uint64, byte, error) {
 }
 
 // Alive reports whether the recorded process still runs (a zombie does not).
-func (s *State) Alive() bool {
-	if s.Pid <= 0 {
+func (s *State) Alive() bool { return Alive(s.Pid, s.PidStart) }
+
+// Alive tells whether pid is still the process that started at start
+// (clock ticks since boot): a reused pid is not, nor is a zombie nobody has
+// reaped yet.
+func Alive(pid int, start uint64) bool {
+	if pid <= 0 {
 		return false
 	}
-	start, st, err := ProcessStart(s.Pid)
-	return err == nil && start == s.PidStart && st != 'Z' && st != 'X'
+	got, st, err := ProcessStart(pid)
+	return err == nil && got == start && st != 'Z' && st != 'X'
 }
 
 // Status derives the status from the process and the FIFO; paused is for
