@@ -63,15 +63,10 @@ var recursiveAttrs = map[string]struct {
 func parseOptions(opts []string) (mountOptions, error) {
 	var m mountOptions
 	for _, o := range opts {
-		if f, ok := flagOptions[o]; ok {
-			if f.clear {
-				m.flags &^= f.flag
-				m.clearFlags |= f.flag
-			} else {
-				m.flags |= f.flag
-				m.clearFlags &^= f.flag
-			}
-		} else if p, ok := propagationOptions[o]; ok {
+		if m.setFlag(o) {
+			continue
+		}
+		if p, ok := propagationOptions[o]; ok {
 			m.propagation = append(m.propagation, p)
 		} else if a, ok := recursiveAttrs[o]; ok {
 			if a.clear {
@@ -88,21 +83,31 @@ func parseOptions(opts []string) (mountOptions, error) {
 	return m, nil
 }
 
-// MountFlags splits mount options the way the runtime reads a mount's
-// options: the words that are mount(2) flags (in order, a later word undoing
-// an earlier one), and the rest, the filesystem's data.
+// setFlag applies o if it is a mount(2) flag word, a later word undoing an
+// earlier one, and tells whether it was.
+func (m *mountOptions) setFlag(o string) bool {
+	f, ok := flagOptions[o]
+	if !ok {
+		return false
+	}
+	if f.clear {
+		m.flags &^= f.flag
+		m.clearFlags |= f.flag
+	} else {
+		m.flags |= f.flag
+		m.clearFlags &^= f.flag
+	}
+	return true
+}
+
+// MountFlags splits mount options into the words that are mount(2) flags,
+// read as the runtime reads them, and all the rest, the filesystem's data.
 func MountFlags(opts []string) (flags uintptr, data string) {
 	var m mountOptions
 	for _, o := range opts {
-		if f, ok := flagOptions[o]; ok {
-			if f.clear {
-				m.flags &^= f.flag
-			} else {
-				m.flags |= f.flag
-			}
-			continue
+		if !m.setFlag(o) {
+			m.data = append(m.data, o)
 		}
-		m.data = append(m.data, o)
 	}
 	return m.flags, m.dataString()
 }
