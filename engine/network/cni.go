@@ -16,17 +16,8 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// invocation is one CNI operation on one network for one container: the
-// runtime configuration libcni calls RuntimeConf.
-type invocation struct {
-	containerID    string
-	netns          string // empty on DEL when the namespace is gone
-	ifName         string
-	args           [][2]string
-	capabilityArgs map[string]any
-}
-
-// parsedList is a conflist split into its plugins, as the executor needs it.
+// parsedList is a conflist split into its plugins, so that each invocation
+// can leave out the idle ones.
 type parsedList struct {
 	name       string
 	cniVersion string
@@ -112,10 +103,10 @@ func withDataDir(raw []byte, dir string) ([]byte, error) {
 // (its ADD returns the previous result at once, and there is nothing for its
 // DEL to remove), and tuning without any setting. Each saves an exec and,
 // for portmap's DEL, a dozen iptables calls.
-func idle(plugin map[string]any, inv *invocation) bool {
+func idle(plugin map[string]any, capabilityArgs map[string]any) bool {
 	switch plugin["type"] {
 	case "portmap":
-		switch pm := inv.capabilityArgs["portMappings"].(type) {
+		switch pm := capabilityArgs["portMappings"].(type) {
 		case nil:
 			return true
 		case []PortMapping: // from Setup
@@ -132,7 +123,7 @@ func idle(plugin map[string]any, inv *invocation) bool {
 			case "capabilities":
 				if caps, ok := v.(map[string]any); ok {
 					for c, on := range caps {
-						if b, _ := on.(bool); b && inv.capabilityArgs[c] != nil {
+						if b, _ := on.(bool); b && capabilityArgs[c] != nil {
 							return false
 						}
 					}
@@ -156,10 +147,10 @@ func (m *Manager) cni() *libcni.CNIConfig {
 // the plugins that would do nothing (idle) and, on DEL, without those that
 // cannot be found (they cannot have done anything, or cannot undo it). It
 // is nil when no plugin is left.
-func (m *Manager) activeList(pl *parsedList, inv *invocation, del bool) (*libcni.NetworkConfigList, error) {
+func (m *Manager) activeList(pl *parsedList, rt *libcni.RuntimeConf, del bool) (*libcni.NetworkConfigList, error) {
 	var plugins []map[string]any
 	for _, p := range pl.plugins {
-		if idle(p, inv) {
+		if idle(p, rt.CapabilityArgs) {
 			continue
 		}
 		if _, err := m.findPlugin(p["type"].(string)); err != nil {
@@ -180,35 +171,34 @@ func (m *Manager) activeList(pl *parsedList, inv *invocation, del bool) (*libcni
 	return libcni.ConfListFromBytes(raw)
 }
 
-func (inv *invocation) runtimeConf() *libcni.RuntimeConf {
-	return &libcni.RuntimeConf{
-		ContainerID: inv.containerID, NetNS: inv.netns, IfName: inv.ifName,
-		Args: inv.args, CapabilityArgs: inv.capabilityArgs,
-	}
-}
-
 // add runs ADD through the list and returns the final result (raw, in the
 // list's version).
-func (m *Manager) add(ctx context.Context, pl *parsedList, inv *invocation) (json.RawMessage, error) {
-	list, err := m.activeList(pl, inv, false)
+func (m *Manager) add(ctx context.Context, pl *parsedList, rt *libcni.RuntimeConf) (json.RawMessage, error) {
+	list, err := m.activeList(pl, rt, false)
 	if err != nil || list == nil {
 		return nil, err
 	}
-	res, err := m.cni().AddNetworkList(ctx, list, inv.runtimeConf())
+	res, err := m.cni().AddNetworkList(ctx, list, rt)
 	if err != nil {
 		return nil, cniError("ADD", err)
 	}
 	return json.Marshal(res)
 }
 
-// del runs DEL through the list in reverse order, with the result libcni
-// cached at ADD as prevResult.
-func (m *Manager) del(ctx context.Context, pl *parsedList, inv *invocation) error {
-	list, err := m.activeList(pl, inv, true)
+// del runs DEL through the list in reverse order. Every plugin gets the
+// ADD result as prevResult: libcni's cached one, or else prev, the one the
+// record kept (a sandbox set up before libcni kept its cache).
+func (m *Manager) del(ctx context.Context, pl *parsedList, rt *libcni.RuntimeConf, prev json.RawMessage) error {
+	if len(prev) > 0 {
+		for _, p := range pl.plugins {
+			p["prevResult"] = prev
+		}
+	}
+	list, err := m.activeList(pl, rt, true)
 	if err != nil || list == nil {
 		return err
 	}
-	if err := m.cni().DelNetworkList(ctx, list, inv.runtimeConf()); err != nil {
+	if err := m.cni().DelNetworkList(ctx, list, rt); err != nil {
 		return cniError("DEL", err)
 	}
 	return nil

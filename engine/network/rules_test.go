@@ -116,6 +116,11 @@ func TestPerNetworkRules(t *testing.T) {
 		t.Fatal("no default route through rules24")
 	}
 
+	// Sandboxes set up before libcni kept its result cache: DEL gets the
+	// ADD result the record kept, so the firewall plugin finds its rules.
+	if err := os.RemoveAll(filepath.Join(e.m.RunDir(), "cni-cache")); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{a, b} {
 		if err := e.m.Teardown(ctx, id); err != nil {
 			t.Fatal(err)
@@ -206,6 +211,11 @@ func TestOutdatedConflist(t *testing.T) {
 		t.Fatalf("per-container rules after the upgrade:\n%s", strings.Join(l, "\n"))
 	}
 
+	// Sandboxes set up before libcni kept its result cache: DEL gets the
+	// ADD result the record kept, so the firewall plugin finds its rules.
+	if err := os.RemoveAll(filepath.Join(e.m.RunDir(), "cni-cache")); err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range []string{a, b} {
 		if err := e.m.Teardown(ctx, id); err != nil {
 			t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 // Attachment asks for a container to be attached to a network.
@@ -97,9 +99,6 @@ func (m *Manager) Setup(ctx context.Context, containerID, containerName string, 
 	hostNets := hostNetworks()
 	for i := range attach {
 		a := &attach[i]
-		if IsSlirp(a.Network) {
-			a.Network = SlirpNetwork
-		}
 		if a.Network == "" {
 			if _, err := m.ensureDefault(); err != nil {
 				return nil, wrap(err)
@@ -331,7 +330,7 @@ func (m *Manager) attach(ctx context.Context, rec *record, d *netDef, a Attachme
 	}
 	// On failure the record stays "adding": the DEL that undoes it gets
 	// what libcni cached, if anything.
-	res, err := m.add(ctx, pl, ar.invocation(rec))
+	res, err := m.add(ctx, pl, ar.runtimeConf(rec))
 	if err != nil {
 		return fmt.Errorf("network %s: %w", d.Name, err)
 	}
@@ -349,13 +348,11 @@ func (m *Manager) attach(ctx context.Context, rec *record, d *netDef, a Attachme
 	return m.writeRecord(rec)
 }
 
-func (ar *attachmentRecord) invocation(rec *record) *invocation {
-	return &invocation{
-		containerID:    rec.ContainerID,
-		netns:          rec.NetnsPath,
-		ifName:         ar.IfName,
-		args:           ar.Args,
-		capabilityArgs: ar.CapabilityArgs,
+// runtimeConf is the attachment's CNI invocation as libcni takes it.
+func (ar *attachmentRecord) runtimeConf(rec *record) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID: rec.ContainerID, NetNS: rec.NetnsPath, IfName: ar.IfName,
+		Args: ar.Args, CapabilityArgs: ar.CapabilityArgs,
 	}
 }
 
@@ -369,12 +366,12 @@ func (m *Manager) detach(ctx context.Context, rec *record, ar *attachmentRecord,
 	if err != nil {
 		return fmt.Errorf("network %s: stored configuration: %w", ar.Network, err)
 	}
-	inv := ar.invocation(rec)
+	rt := ar.runtimeConf(rec)
 	if !haveNetns {
-		inv.netns = ""
+		rt.NetNS = ""
 	}
 	var errs []string
-	if err := m.del(ctx, pl, inv); err != nil {
+	if err := m.del(ctx, pl, rt, ar.Result); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if !haveNetns && pl.masqueradesPerContainer() {
