@@ -17,6 +17,9 @@
 //	                              and ADD result used, aliases, IP, published ports
 //	runDir/ipam/<network>/        host-local's leases (its dataDir)
 //	runDir/rules/<network>.json   marker: the network's rules are installed
+//	runDir/cni-cache/             libcni's cache of ADD results (DEL's prevResult;
+//	                              the record's result when it has none)
+//	runDir/slirp/<shortID>.sock   a slirp4netns attachment's API socket (and .log)
 //
 // runDir is meant to be on a tmpfs (/run/berth/network): after a reboot no
 // namespace, veth, lease or iptables rule survives, and neither do the
