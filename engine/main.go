@@ -17,6 +17,8 @@ import (
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/registry"
 	"github.com/berth-containers/berth/engine/rootless"
+	// The constructor that joins a rootless user's namespaces.
+	_ "github.com/berth-containers/berth/engine/rootless/join"
 	"github.com/berth-containers/berth/engine/store"
 )
 

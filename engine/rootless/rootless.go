@@ -5,7 +5,7 @@
 // in them, so they all see the mounts (image layers, network namespaces) the
 // others made, and may join the containers' namespaces, as podman does.
 //
-// The join itself happens in a C constructor (join.c) before the Go runtime
+// The join itself happens in a C constructor (engine/rootless/join) before the Go runtime
 // starts, since a multithreaded process may not change its user or mount
 // namespace; Enter makes the pause process when there is none and re-executes
 // berth to join it.
@@ -74,7 +74,7 @@ func mappedRoot() int {
 func Enabled() bool { return UID() != 0 }
 
 // RunDir is the user's directory for runtime state: $XDG_RUNTIME_DIR, or
-// ${TMPDIR:-/tmp}/berth-UID. join.c computes the same.
+// ${TMPDIR:-/tmp}/berth-UID. engine/rootless/join computes the same.
 func RunDir() string { return runDir(UID()) }
 
 func runDir(uid int) string {
