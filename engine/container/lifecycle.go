@@ -284,33 +284,36 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 // watched: its monitor is removing it. It waits for the removal to end
 // (the "destroy" event) and returns the exit code of its "die" event.
 func removedExit(ctx context.Context, s storage.Store, c *Container) (int, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, destroyed := -1, false
-		err := events.Read(ctx, s.RunRoot(), events.ReadOptions{
-			Since: time.Unix(1, 0),
-			Match: func(e *events.Event) bool { return e.Type == "container" && e.Actor.ID == c.ID },
-		}, func(e *events.Event) error {
-			switch e.Action {
-			case "die":
-				code, _ = strconv.Atoi(e.Actor.Attributes["exitCode"])
-			case "destroy":
-				destroyed = true
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, fmt.Errorf("container %s: %w", c.Name, err)
+	errDestroyed := errors.New("destroyed")
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	code := -1
+	// One reader that follows the log: what is there is read once, then
+	// only what is added.
+	err := events.Read(rctx, s.RunRoot(), events.ReadOptions{
+		Since:  c.Created,
+		Follow: true,
+		Poll:   20 * time.Millisecond,
+		Match:  func(e *events.Event) bool { return e.Type == "container" && e.Actor.ID == c.ID },
+	}, func(e *events.Event) error {
+		switch e.Action {
+		case "die":
+			code, _ = strconv.Atoi(e.Actor.Attributes["exitCode"])
+		case "destroy":
+			return errDestroyed
 		}
-		if destroyed {
-			c.removed = true
-			return code, nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("container %s: its files are gone but its monitor did not finish removing it", c.Name)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errDestroyed):
+		c.removed = true
+		return code, nil
+	case err != nil:
+		return 0, fmt.Errorf("container %s: %w", c.Name, err)
+	case ctx.Err() != nil:
+		return 0, fmt.Errorf("container %s: %w", c.Name, ctx.Err())
 	}
+	return 0, fmt.Errorf("container %s: its files are gone but its monitor did not finish removing it", c.Name)
 }
 
 // Remove deletes a container: its runtime state, mount, layer and files.
