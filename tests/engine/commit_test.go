@@ -47,7 +47,7 @@ func savedLayers(t testing.TB, archive []byte) [][]byte {
 
 func TestCommit(t *testing.T) {
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	if r := e.run(nil, "run", "--name", "c1", "-e", "FROMRUN=1", "busybox", "sh", "-c", "echo committed > /hello.txt"); r.Code != 0 {
 		t.Fatalf("run: %+v", r)
 	}
@@ -115,7 +115,7 @@ func TestCommit(t *testing.T) {
 
 func TestExportImport(t *testing.T) {
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	if r := e.run(nil, "run", "--name", "ex", "busybox", "sh", "-c", "echo exported > /exported.txt && mkdir /d && ln -s /exported.txt /d/link"); r.Code != 0 {
 		t.Fatalf("run: %+v", r)
 	}
@@ -187,7 +187,7 @@ func TestCompletionBash(t *testing.T) {
 		t.Skip("no bash")
 	}
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	e.ok("create", "--name", "compl-ctr", "busybox")
 	global := berthBin + " --root " + e.root + " --runroot " + e.runroot + " --config " + e.Config
 	has := func(list []string, w string) bool {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,12 +14,19 @@ import (
 	"time"
 
 	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/container"
 )
 
-// withBusybox gives the engine the built-in busybox image.
+// withBusybox gives the engine the built-in busybox image, made by the
+// engine's user (with the copy of the script asUser made, if any).
 func withBusybox(t testing.TB, e *engine) {
 	t.Helper()
-	cmd := exec.Command("../../contrib/busybox-image.sh", berthBin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
+	script := "../../contrib/busybox-image.sh"
+	if e.bin != "" {
+		script = filepath.Join(e.dir, "repo", "contrib", "busybox-image.sh")
+	}
+	cmd := e.command(script, e.berth(), "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("busybox-image.sh: %v\n%s", err, out)
 	}
@@ -505,18 +511,11 @@ func TestSignalProxy(t *testing.T) {
 func monitorPidOf(t *testing.T, e *engine, name string) int {
 	t.Helper()
 	dir := filepath.Dir(strings.TrimSpace(e.ok("inspect", "--format", "{{.LogPath}}", name)))
-	var st struct {
-		MonitorPid int `json:"monitor_pid"`
-	}
-	data, _ := os.ReadFile(filepath.Join(dir, "state.json"))
-	if json.Unmarshal(data, &st) != nil || st.MonitorPid == 0 {
+	c, err := container.Open(dir, "")
+	if err != nil || !c.MonitorAlive() {
 		return 0
 	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", st.MonitorPid))
-	if err != nil || strings.Contains(string(stat), ") Z ") {
-		return 0
-	}
-	return st.MonitorPid
+	return c.MonitorPid
 }
 
 // TestAutoRemoveStopRmWait: stop, rm -f and wait of a --rm container, whose

@@ -7,21 +7,11 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// busyboxFor imports the built-in busybox image into e.
-func busyboxFor(t testing.TB, e *engine) {
-	t.Helper()
-	cmd := exec.Command("../../contrib/busybox-image.sh", berthBin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("busybox-image.sh: %v\n%s", err, out)
-	}
-}
 
 // untilOK retries a berth command until it succeeds (a container getting
 // ready), for at most 10 s.
@@ -115,7 +105,7 @@ func layerMounted(t testing.TB, layer string) bool {
 
 func TestCp(t *testing.T) {
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	host := t.TempDir()
 	marker := "/etc/berth-cp-marker"
 	if _, err := os.Lstat(marker); err == nil {

@@ -34,7 +34,7 @@ func unixArg(t time.Time) string {
 
 func TestEvents(t *testing.T) {
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	start := time.Now()
 	time.Sleep(10 * time.Millisecond)
 
@@ -124,7 +124,7 @@ func TestEvents(t *testing.T) {
 
 func TestEventsFollow(t *testing.T) {
 	e := newEngine(t)
-	busyboxFor(t, e)
+	withBusybox(t, e)
 	// Without --since and --until: only new events, as they happen.
 	e.ok("tag", "busybox", "before:1")
 	cmd := e.cmd("events", "--filter", "type=image", "--format", "{{.Action}} {{.Actor.Attributes.name}}")

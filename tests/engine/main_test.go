@@ -117,12 +117,21 @@ type result struct {
 
 // cmd makes the berth command with the engine's global flags.
 func (e *engine) cmd(args ...string) *exec.Cmd {
-	full := append([]string{"--root", e.root, "--runroot", e.runroot, "--config", e.Config}, args...)
-	bin := berthBin
+	return e.command(e.berth(), append([]string{"--root", e.root, "--runroot", e.runroot, "--config", e.Config}, args...)...)
+}
+
+// berth is the berth binary the engine's commands run.
+func (e *engine) berth() string {
 	if e.bin != "" {
-		bin = e.bin
+		return e.bin
 	}
-	c := exec.Command(bin, full...)
+	return berthBin
+}
+
+// command runs a program as the engine's commands run: as its user, in its
+// directory, with its environment.
+func (e *engine) command(path string, args ...string) *exec.Cmd {
+	c := exec.Command(path, args...)
 	c.Dir = e.cwd
 	c.Env = append(os.Environ(), "DOCKER_CONFIG="+e.DockerConfig)
 	c.Env = append(c.Env, e.Env...)

@@ -221,10 +221,11 @@ func TestNetworkInternal(t *testing.T) {
 	if out := e.ok("run", "--rm", "--network", "inner", "busybox", "ip", "route"); strings.Contains(out, "default") || !strings.Contains(out, "10.251.3.0/24") {
 		t.Errorf("routes on an internal network: %q", out)
 	}
-	if m := grepLines(iptablesSave(t), "bnt3"); m != "" {
+	saved := iptablesSave(t)
+	if m := grepLines(saved, "bnt3"); m != "" {
 		t.Errorf("rules for the internal network's bridge (masquerade, forward):\n%s", m)
 	}
-	if m := grepLines(iptablesSave(t), "10.251.3."); m != "" {
+	if m := grepLines(saved, "10.251.3."); m != "" {
 		t.Errorf("rules for the internal network's addresses:\n%s", m)
 	}
 	fetchFails(t, e, "http://"+gw+":"+hostPort+"/index.html", "--network", "inner")
@@ -333,14 +334,11 @@ func netLeftovers(t *testing.T, e *engine, bridge, id, ip string) []string {
 		}
 		return nil
 	})
-	rules, err := exec.Command("iptables-save").Output()
-	if err != nil {
-		t.Fatalf("iptables-save: %v", err)
-	}
-	if m := grepLines(string(rules), id); m != "" {
+	rules := iptablesSave(t)
+	if m := grepLines(rules, id); m != "" {
 		left = append(left, "iptables rules with the ID:\n"+m)
 	}
-	if m := grepLines(string(rules), " "+ip+"/32 "); ip != "" && m != "" {
+	if m := grepLines(rules, " "+ip+"/32 "); ip != "" && m != "" {
 		left = append(left, "iptables rules with the address:\n"+m)
 	}
 	return left

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.podman.io/storage/pkg/unshare"
+
 	"github.com/berth-containers/berth/tests/testutil"
 )
 
@@ -24,12 +26,7 @@ const rootlessUser = "berthtest"
 func newRootlessEngine(t *testing.T) *engine {
 	t.Helper()
 	e := userEngine(t)
-	cmd := e.cmd()
-	script := exec.Command(filepath.Join(e.dir, "repo", "contrib", "busybox-image.sh"), e.bin, "--", "--root", e.root, "--runroot", e.runroot, "--config", e.Config)
-	script.Env, script.SysProcAttr, script.Dir = cmd.Env, cmd.SysProcAttr, cmd.Dir
-	if out, err := script.CombinedOutput(); err != nil {
-		t.Fatalf("busybox-image.sh as %s: %v\n%s", rootlessUser, err, out)
-	}
+	withBusybox(t, e)
 	return e
 }
 
@@ -118,16 +115,11 @@ func hostIDs(t *testing.T, pid int, key string) string {
 // firstSubID is the start of the user's range in /etc/subuid.
 func firstSubID(t *testing.T) int {
 	t.Helper()
-	data, err := os.ReadFile("/etc/subuid")
-	if err != nil {
-		t.Fatal(err)
+	uids, _, err := unshare.GetSubIDMappings(rootlessUser, rootlessUser)
+	if err != nil || len(uids) == 0 {
+		t.Fatalf("no range of %s in /etc/subuid: %v", rootlessUser, err)
 	}
-	f := strings.Split(strings.TrimSpace(grepLines(string(data), rootlessUser+":")), ":")
-	if len(f) < 3 {
-		t.Fatalf("no range of %s in /etc/subuid", rootlessUser)
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
+	return int(uids[0].HostID)
 }
 
 // TestRootlessContainers: an unprivileged user's berth runs containers as
@@ -220,9 +212,7 @@ func TestRootlessNeedsSubordinateIDs(t *testing.T) {
 	asUser(t, e, uid, uid, e.dir)
 	e.Env = append(e.Env, "HOME="+e.dir, "XDG_RUNTIME_DIR="+xdg)
 	// Help and version need no namespace.
-	version := exec.Command(e.bin, "--version")
-	version.Env, version.SysProcAttr, version.Dir = e.cmd().Env, e.cmd().SysProcAttr, e.dir
-	if out, err := version.CombinedOutput(); err != nil || !strings.Contains(string(out), "berth version") {
+	if out, err := e.command(e.bin, "--version").CombinedOutput(); err != nil || !strings.Contains(string(out), "berth version") {
 		t.Errorf("--version as nobody: %v: %s", err, out)
 	}
 	start := time.Now()
