@@ -78,9 +78,10 @@ fi
 # Podman asks for 1048576 open files and processes, over this host's hard caps
 # (and its conmon runs the runtime with at most 32768 processes):
 # it gets the hard limits of this host instead.
-declare -A runflags=([berth]="--network none" [podman]="--network none --ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768")
+podman_ulimits="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768"
+declare -A runflags=([berth]="--network none" [podman]="--network none $podman_ulimits")
 # The same with each tool's default network (a bridge through CNI for both).
-declare -A netflags=([berth]="" [podman]="--ulimit nofile=$(ulimit -Hn):$(ulimit -Hn) --ulimit nproc=32768:32768")
+declare -A netflags=([berth]="" [podman]="$podman_ulimits")
 
 # cli TOOL: the command line of a tool.
 cli() {
