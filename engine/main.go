@@ -101,6 +101,7 @@ func newApp() *cli.App {
 			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand(), systemPruneCommand()}},
 			volumeCommand(),
 			networkCommand(),
+			builderCommand(),
 		),
 	}
 }
@@ -110,7 +111,7 @@ func imageCommands() []*cli.Command {
 	return []*cli.Command{
 		pullCommand(), pushCommand(), imagesCommand(), inspectCommand(""), historyCommand(),
 		tagCommand(), rmiCommand(), saveCommand(), loadCommand(), importCommand(),
-		loginCommand(), logoutCommand(),
+		loginCommand(), logoutCommand(), buildCommand(),
 	}
 }
 
@@ -142,7 +143,7 @@ func imageSubcommands() []*cli.Command {
 	return []*cli.Command{
 		renamed(imagesCommand(), "ls", "list"), pullCommand(), pushCommand(), inspectCommand("image"),
 		historyCommand(), tagCommand(), renamed(rmiCommand(), "rm"), imagePruneCommand(),
-		saveCommand(), loadCommand(), importCommand(),
+		saveCommand(), loadCommand(), importCommand(), buildCommand(),
 	}
 }
 

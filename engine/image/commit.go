@@ -159,9 +159,9 @@ func spoolDiff(ctx context.Context, s storage.Store, layerID string) (*os.File, 
 	return f, v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}, fi.Size(), nil
 }
 
-// committedImage is the base image's stored layers plus the new one from
-// the spooled file, all listed uncompressed: the stored ones are found in
-// the store by their chain IDs and not copied again.
+// committedImage is the base image's stored layers plus, when top is not
+// nil, the new one from the spooled file, all listed uncompressed: the
+// stored ones are found in the store by their chain IDs and not copied again.
 func committedImage(s storage.Store, rawCfg []byte, diffIDs []v1.Hash, top *os.File, topSize int64) (v1.Image, error) {
 	m := v1.Manifest{
 		SchemaVersion: 2,
@@ -170,8 +170,11 @@ func committedImage(s storage.Store, rawCfg []byte, diffIDs []v1.Hash, top *os.F
 	}
 	img := &committed{rawCfg: rawCfg, layers: map[v1.Hash]partial.CompressedLayer{}}
 	ids := chainIDs(diffIDs)
-	last := len(diffIDs) - 1
-	for i, d := range diffIDs[:last] {
+	stored := diffIDs
+	if top != nil {
+		stored = diffIDs[:len(diffIDs)-1]
+	}
+	for i, d := range stored {
 		l, err := s.Layer(ids[i])
 		if err != nil {
 			return nil, fmt.Errorf("commit: layer %s: %w", d, err)
@@ -180,9 +183,12 @@ func committedImage(s storage.Store, rawCfg []byte, diffIDs []v1.Hash, top *os.F
 		m.Layers = append(m.Layers, desc)
 		img.layers[d] = storedLayer{store: s, id: l.ID, desc: desc}
 	}
-	desc := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: topSize, Digest: diffIDs[last]}
-	m.Layers = append(m.Layers, desc)
-	img.layers[diffIDs[last]] = spooledLayer{f: top, desc: desc}
+	if top != nil {
+		last := diffIDs[len(diffIDs)-1]
+		desc := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: topSize, Digest: last}
+		m.Layers = append(m.Layers, desc)
+		img.layers[last] = spooledLayer{f: top, desc: desc}
+	}
 	var err error
 	if img.manifest, err = json.Marshal(m); err != nil {
 		return nil, err

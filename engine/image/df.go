@@ -15,9 +15,10 @@ type Usage struct {
 	Reclaimable int64
 }
 
-// DiskUsage counts images (layers shared between images once) and
-// containers' writable layers. An image is active when a container uses
-// it; what only inactive images use is reclaimable.
+// DiskUsage counts images (layers shared between images once),
+// containers' writable layers, and the build cache: the layers no image or
+// container uses (`builder prune` removes them). An image is active when a
+// container uses it; what only inactive images use is reclaimable.
 func DiskUsage(s storage.Store) ([]Usage, error) {
 	imgs, err := s.Images()
 	if err != nil {
@@ -62,9 +63,18 @@ func DiskUsage(s storage.Store) ([]Usage, error) {
 	}
 	containers := Usage{Type: "Containers", Total: len(cs)}
 	for _, c := range cs {
+		allLayers[c.LayerID] = true
 		if size, err := s.ContainerSize(c.ID); err == nil {
 			containers.Size += size
 		}
 	}
-	return []Usage{images, containers}, nil
+	cache := Usage{Type: "Build Cache"}
+	for _, l := range layers {
+		if !allLayers[l.ID] {
+			cache.Total++
+			cache.Size += l.UncompressedSize
+		}
+	}
+	cache.Reclaimable = cache.Size
+	return []Usage{images, containers, cache}, nil
 }

@@ -2,8 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,13 +36,8 @@ func chainIDs(diffIDs []v1.Hash) []string {
 	ids := make([]string, len(diffIDs))
 	prev := ""
 	for i, d := range diffIDs {
-		if i == 0 {
-			prev = d.String()
-		} else {
-			sum := sha256.Sum256([]byte(prev + " " + d.String()))
-			prev = "sha256:" + hex.EncodeToString(sum[:])
-		}
-		ids[i] = prev[len("sha256:"):]
+		prev = ChainID(prev, d)
+		ids[i] = prev
 	}
 	return ids
 }
