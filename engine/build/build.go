@@ -150,9 +150,9 @@ func Build(ctx context.Context, s storage.Store, o Options) (*Result, error) {
 	cfg.RootFS.Type = "layers"
 	cfg.RootFS.DiffIDs = final.diffIDs()
 	b.stepf(target, "", "COMMIT %s", strings.Join(o.Tags, " "))
-	img, err := image.WriteConfig(ctx, s, cfg, names)
+	img, err := b.commit(ctx, final, cfg, names)
 	if err != nil {
-		return nil, fmt.Errorf("commit the image: %w", err)
+		return nil, err
 	}
 	b.printf("--> %s\n", img.ID[:12])
 	for _, n := range names {
@@ -169,6 +169,34 @@ func Build(ctx context.Context, s storage.Store, o Options) (*Result, error) {
 		b.warn(fmt.Sprintf("one or more build-args %v were not consumed", unused))
 	}
 	return &Result{Image: img, Warnings: b.warnings}, nil
+}
+
+// commit stores the image, or finds the one an identical build made (the
+// same steps and labels), so that a build from cache is the same image.
+func (b *builder) commit(ctx context.Context, final *state, cfg *v1.ConfigFile, names []string) (*storage.Image, error) {
+	labels := make([]string, 0, len(b.o.Labels))
+	for k, v := range b.o.Labels {
+		labels = append(labels, k+"="+v)
+	}
+	slices.Sort(labels)
+	key := final.clone()
+	key.advance(fmt.Sprintf("COMMIT %q", labels))
+	if !b.o.NoCache {
+		if id, ok := b.cachedImage(key.key); ok {
+			if len(names) > 0 {
+				if err := b.store.AddNames(id, names); err != nil {
+					return nil, fmt.Errorf("name image %s: %w", id[:12], err)
+				}
+			}
+			return b.store.Image(id)
+		}
+	}
+	img, err := image.WriteConfig(ctx, b.store, cfg, names)
+	if err != nil {
+		return nil, fmt.Errorf("commit the image: %w", err)
+	}
+	b.cacheWrite("image-"+key.key, []byte(img.ID))
+	return img, nil
 }
 
 // checkPlatform refuses a platform the host cannot run.

@@ -210,20 +210,40 @@ func (b *builder) cacheLookup(key string) (image.Layer, bool) {
 	return l, true
 }
 
-// cacheStore records a step's layer; a failure only costs a later hit.
+// cachedImage finds the image a build with this final key made.
+func (b *builder) cachedImage(key string) (string, bool) {
+	raw, err := os.ReadFile(filepath.Join(b.cacheDir(), "image-"+key))
+	if err != nil {
+		return "", false
+	}
+	id := string(raw)
+	if _, err := b.store.Image(id); err != nil {
+		return "", false
+	}
+	return id, true
+}
+
+// cacheStore records a step's layer.
 func (b *builder) cacheStore(key string, l image.Layer) {
+	if raw, err := json.Marshal(l); err == nil {
+		b.cacheWrite(key, raw)
+	}
+}
+
+// cacheWrite writes a cache entry whole or not at all; a failure only costs
+// a later hit.
+func (b *builder) cacheWrite(name string, data []byte) {
 	dir := b.cacheDir()
-	raw, err := json.Marshal(l)
-	if err != nil || os.MkdirAll(dir, 0o700) != nil {
+	if os.MkdirAll(dir, 0o700) != nil {
 		return
 	}
 	f, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
 		return
 	}
-	_, err = f.Write(raw)
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil && cerr == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, key))
+		err = os.Rename(f.Name(), filepath.Join(dir, name))
 	}
 	if err != nil {
 		_ = os.Remove(f.Name())
