@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"time"
@@ -214,6 +215,11 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	master, err := con.receive()
 	if err != nil {
 		return fail(err)
+	}
+	// The process closes its end at execve (or by exiting); in a paused
+	// container it is frozen before that, and runs once resumed.
+	if !late {
+		_, _ = io.Copy(io.Discard, p.sock)
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {

@@ -196,8 +196,12 @@ func execInit(sock *os.File, ic *initConfig, filter *seccomp.Filter) error {
 			return fatal(fmt.Errorf("wait for the runtime to place the process in its cgroup: %v", err))
 		}
 	}
-	sock.Close()
-	return fatal(execProcess(ic.Spec, path, ic.PreserveFds, filter))
+	// The socket stays open until execve closes it, so that the runtime
+	// returns once the command runs, as runc's exec does.
+	unix.CloseOnExec(int(sock.Fd()))
+	err = execProcess(ic.Spec, path, ic.PreserveFds, filter)
+	runtime.KeepAlive(sock)
+	return fatal(err)
 }
 
 // handOverListener loads a filter with notify rules now, while the runtime

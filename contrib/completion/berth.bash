@@ -6,9 +6,10 @@
 # completed as well as the default one. Source it, or install it as
 # /usr/share/bash-completion/completions/berth.
 
-__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp commit export events container image system volume network"
+__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp commit export events build builder container image system volume network"
 __berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp commit export"
-__berth_sub_image="ls list pull push inspect history tag rm prune save load import"
+__berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
+__berth_sub_builder="prune"
 __berth_sub_system="df prune"
 __berth_sub_volume="create ls list inspect rm remove prune export import"
 __berth_sub_network="create ls list inspect rm remove prune connect disconnect"
@@ -19,6 +20,9 @@ __berth_global_value_flags="--config --root --runroot --storage-driver --storage
 __berth_flags() {
 	case $1 in
 	"attach") echo "--no-stdin --sig-proxy --help" ;;
+	"build") echo "--tag -t --file -f --build-arg --target --no-cache --pull --label --platform --quiet -q --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime --help" ;;
+	"builder prune") echo "--all -a --force -f --help" ;;
+	"image build") echo "--tag -t --file -f --build-arg --target --no-cache --pull --label --platform --quiet -q --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime --help" ;;
 	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
 	"commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"container attach") echo "--no-stdin --sig-proxy --help" ;;
@@ -109,6 +113,8 @@ __berth_flags() {
 # __berth_value_flags KEY: the flags of a command that take a value.
 __berth_value_flags() {
 	case $1 in
+	"build") echo "--tag -t --file -f --build-arg --target --label --platform --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime" ;;
+	"image build") echo "--tag -t --file -f --build-arg --target --label --platform --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime" ;;
 	"bundle") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
 	"commit") echo "--message -m --author -a --change -c" ;;
 	"container commit") echo "--message -m --author -a --change -c" ;;
@@ -166,6 +172,9 @@ __berth_value_flags() {
 # "words:W1 W2..." or nothing.
 __berth_flag_values() {
 	case "$1 $2" in
+	"build --file"|"build -f"|"image build --file"|"image build -f") echo "file" ;;
+	"build --iidfile"|"image build --iidfile") echo "file" ;;
+	"build --progress"|"image build --progress") echo "words:auto plain quiet" ;;
 	"bundle --env-file") echo "file" ;;
 	"bundle --stop-signal") echo "words:SIGTERM SIGKILL SIGINT SIGHUP SIGQUIT SIGUSR1 SIGUSR2" ;;
 	"bundle --restart") echo "words:no on-failure always unless-stopped" ;;
@@ -239,6 +248,9 @@ __berth_flag_values() {
 __berth_args() {
 	case $1 in
 	"attach") echo "ctr -" ;;
+	"build") echo "dir -" ;;
+	"builder prune") echo "- -" ;;
+	"image build") echo "dir -" ;;
 	"bundle") echo "img dir" ;;
 	"commit") echo "ctr img" ;;
 	"container attach") echo "ctr -" ;;

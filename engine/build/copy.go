@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -435,7 +436,7 @@ func (c *copier) copy(abs, rel, dest string, top bool) error {
 
 func (c *copier) owner(fi fs.FileInfo) (int, int) {
 	uid, gid := c.uid, c.gid
-	if st, ok := fi.Sys().(*unix.Stat_t); ok {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		if uid < 0 {
 			uid = int(st.Uid)
 		}
