@@ -37,6 +37,7 @@ bench: deps build
 	bench/run.sh
 	bench/images.sh
 	bench/engine.sh
+	bench/build.sh
 
 clean:
 	rm -rf bin

@@ -93,7 +93,7 @@ func runBuild(c *cli.Context, e *env) error {
 		return err
 	}
 	defer o.Context.Close()
-	if err := build.SweepWork(e.store); err != nil {
+	if err := build.Sweep(e.store, o.Runtime, o.NetConfDir, o.NetRunDir); err != nil {
 		return err
 	}
 	if !quiet {
@@ -361,6 +361,11 @@ func builderCommand() *cli.Command {
 					return err
 				}
 				return withEnv(c, func(e *env) error {
+					confDir, runDir := networkDirs(c, e)
+					rt := container.Runtime{Path: runtimePath(c), Root: filepath.Join(e.cfg.Storage.RunRoot, "runtime")}
+					if err := build.Sweep(e.store, rt, confDir, runDir); err != nil {
+						return err
+					}
 					n, freed, err := build.Prune(e.store)
 					if err != nil {
 						return err

@@ -14,7 +14,9 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"go.podman.io/storage"
 
+	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/network"
 	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
@@ -113,8 +115,8 @@ type workLayer struct {
 	root   string
 }
 
-// workName marks a build's writable layers with the builder's process, so
-// that one a killed build left is known as such.
+// workName names a build's writable layers, containers and bundles with
+// the builder's process, so that what a killed build left is known as such.
 func workName() string {
 	start, _, _ := rtstate.ProcessStart(os.Getpid())
 	return fmt.Sprintf("berth-build-%d-%d-%s", os.Getpid(), start, randomHex(4))
@@ -149,9 +151,9 @@ func (w *workLayer) discard() {
 	_ = w.store.DeleteLayer(w.id)
 }
 
-// SweepWork removes writable layers that builds killed before their end
-// left behind.
-func SweepWork(s storage.Store) error {
+// Sweep removes what builds killed before their end left: writable
+// layers, and RUN containers with their bundles and network sandboxes.
+func Sweep(s storage.Store, rt container.Runtime, netConfDir, netRunDir string) error {
 	layers, err := s.Layers()
 	if err != nil {
 		return err
@@ -165,6 +167,24 @@ func SweepWork(s storage.Store) error {
 				}
 				break
 			}
+		}
+	}
+	dir := filepath.Join(s.RunRoot(), "build")
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !stale(e.Name()) {
+			continue
+		}
+		id := e.Name()
+		ctx := context.Background()
+		_ = rt.Delete(ctx, id, true)
+		if m, err := network.New(netConfDir, netRunDir, nil); err == nil {
+			if sb, _ := m.Sandbox(id); sb != nil {
+				_ = m.Teardown(ctx, id)
+			}
+		}
+		if err := os.RemoveAll(filepath.Join(dir, id)); err != nil {
+			return fmt.Errorf("remove a killed build's bundle: %w", err)
 		}
 	}
 	return nil

@@ -10,11 +10,8 @@ import (
 
 // Prune empties the build cache: its entries, its cache mounts, and the
 // layers that only it kept (none an image or container uses). It returns
-// the number of layers removed and their size.
+// the number of layers removed and their size. Sweep goes first.
 func Prune(s storage.Store) (int, int64, error) {
-	if err := SweepWork(s); err != nil {
-		return 0, 0, err
-	}
 	layers, err := s.Layers()
 	if err != nil {
 		return 0, 0, fmt.Errorf("list layers: %w", err)

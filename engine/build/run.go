@@ -84,7 +84,7 @@ func runArgv(s *state, c *instructions.RunCommand) ([]string, error) {
 
 // runIn runs argv with root as the container's rootfs.
 func (b *builder) runIn(ctx context.Context, s *state, root string, argv, argEnv []string, netMode string, mounts []runMount, c *instructions.RunCommand) (err error) {
-	id := "berth-build-" + randomHex(6)
+	id := workName()
 	dir := filepath.Join(b.store.RunRoot(), "build", id)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("bundle directory: %w", err)
@@ -92,7 +92,8 @@ func (b *builder) runIn(ctx context.Context, s *state, root string, argv, argEnv
 	defer os.RemoveAll(dir)
 	env := append(slices.Clone(argEnv), b.proxyEnv(s)...)
 	img := &ocispec.Image{Config: ocispec.ImageConfig{Env: s.cfg.Config.Env, WorkingDir: s.cfg.Config.WorkingDir, User: s.cfg.Config.User}}
-	o := bundle.Options{Args: argv, Entrypoint: &[]string{}, Env: env, Hostname: id[len(id)-12:], Rootless: b.o.Rootless}
+	// docker's RUN containers have buildkit's host name.
+	o := bundle.Options{Args: argv, Entrypoint: &[]string{}, Env: env, Hostname: "buildkitsandbox", Rootless: b.o.Rootless}
 	if !b.o.Rootless {
 		o.CgroupsPath = "/berth/" + id
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // buildContext writes files (path: content) into a new context directory.
@@ -284,6 +285,10 @@ func TestBuildDockerignore(t *testing.T) {
 		"keep.log":      "yes",
 		"secret/key":    "no",
 	})
+	// An excluded file is never opened: a FIFO there would block the build.
+	if err := unix.Mkfifo(filepath.Join(dir, "secret", "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	e.ok("build", "-t", "ign", dir)
 	got := e.ok("run", "--rm", "ign", "sh", "-c", "cd /ctx && find . -type f | sort")
 	if got != "./.dockerignore\n./Dockerfile\n./a.txt\n./keep.log\n" {
@@ -365,4 +370,42 @@ func TestBuildErrors(t *testing.T) {
 	if n := strings.Count(e.ok("build", ok), "Using cache"); n != 1 {
 		t.Errorf("after failed builds, %d cache hits, want 1", n)
 	}
+}
+
+// TestBuildKilled: a build killed with -9 in the middle of a RUN leaves
+// nothing once the next build has run, and that build still uses the cache.
+func TestBuildKilled(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo first > /f\nRUN touch /started; echo running; sleep 600\n"})
+	c := e.cmd("build", dir)
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// "running" is printed by the RUN itself: its container is up.
+	buf := make([]byte, 4096)
+	seen := ""
+	for !strings.Contains(seen, "running\n") {
+		n, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("build ended before its RUN printed: %v\n%s", err, seen)
+		}
+		seen += string(buf[:n])
+	}
+	if err := c.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Wait()
+	next := dir
+	if err := os.WriteFile(filepath.Join(next, "Dockerfile"), []byte("FROM busybox\nRUN echo first > /f\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ok("build", next); !strings.Contains(got, "Using cache") {
+		t.Errorf("the build after the killed one did not use the cache:\n%s", got)
+	}
+	noBuildLeftovers(t, e)
 }
