@@ -44,26 +44,13 @@ func psCommand() *cli.Command {
 				return err
 			}
 			return withEnv(c, func(e *env) error {
-				all, err := container.List(e.store)
-				if err != nil {
-					return err
-				}
-				match, err := container.ParseFilters(e.store, c.StringSlice("filter"))
+				list, err := container.Select(c.Context, e.store, container.ListOptions{All: c.Bool("all"), Filters: c.StringSlice("filter")})
 				if err != nil {
 					return err
 				}
 				noTrunc := c.Bool("no-trunc")
-				var rows []psRow
-				for _, ctr := range all {
-					if err := container.Refresh(c.Context, e.store, ctr); err != nil {
-						return err
-					}
-					if !c.Bool("all") && ctr.Status != container.Running && ctr.Status != container.Paused && len(c.StringSlice("filter")) == 0 {
-						continue
-					}
-					if !match(ctr) {
-						continue
-					}
+				rows := make([]psRow, 0, len(list))
+				for _, ctr := range list {
 					rows = append(rows, makePsRow(ctr, noTrunc))
 				}
 				f := c.String("format")

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,4 +64,44 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 		}
 		return true
 	}, nil
+}
+
+// ListOptions are docker ps's selection.
+type ListOptions struct {
+	// All lists stopped containers too.
+	All     bool
+	Filters []string
+}
+
+// Select lists the containers docker ps shows, newest first, with their
+// status refreshed: running and paused ones unless All (or a status
+// filter) asks for others, and only those every filter matches.
+func Select(ctx context.Context, s storage.Store, o ListOptions) ([]*Container, error) {
+	match, err := ParseFilters(s, o.Filters)
+	if err != nil {
+		return nil, err
+	}
+	all := o.All
+	for _, f := range o.Filters {
+		if strings.HasPrefix(f, "status=") {
+			all = true
+		}
+	}
+	list, err := List(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, c := range list {
+		if err := Refresh(ctx, s, c); err != nil {
+			return nil, err
+		}
+		if !all && c.Status != Running && c.Status != Paused {
+			continue
+		}
+		if match(c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }

@@ -59,6 +59,17 @@ func TestStartAttachRestartPrune(t *testing.T) {
 	if out := e.ok("ps", "--filter", "name=sv", "-q"); len(strings.TrimSpace(out)) != 12 {
 		t.Errorf("name filter: %q", out)
 	}
+	// As docker: without -a (or a status filter) only running containers,
+	// whatever the other filters match.
+	if out := e.ok("ps", "--filter", "name=once", "--format", "{{.Names}}"); out != "" {
+		t.Errorf("ps --filter name=once lists an exited container: %q", out)
+	}
+	if out := e.ok("ps", "--filter", "label=kind=job", "--format", "{{.Names}}"); out != "" {
+		t.Errorf("ps --filter label=... lists an exited container: %q", out)
+	}
+	if out := e.ok("ps", "-a", "--filter", "name=once", "--format", "{{.Names}}"); out != "once\n" {
+		t.Errorf("ps -a --filter name=once: %q", out)
+	}
 	e.fail("invalid filter", "ps", "--filter", "colour=red")
 	// Full IDs are what other commands take back.
 	if out := strings.TrimSpace(e.ok("ps", "-q", "--no-trunc")); len(out) != 64 {
