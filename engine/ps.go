@@ -78,22 +78,9 @@ func makePsRow(ctr *container.Container, noTrunc bool) psRow {
 		ID: containerID(ctr.ID, noTrunc), Image: ctr.Image, Command: fmt.Sprintf("%q", cmd),
 		CreatedAt:  ctr.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 		RunningFor: units.HumanDuration(time.Since(ctr.Created)) + " ago",
-		Status:     statusText(ctr), State: ctr.Status, Names: ctr.Name,
+		Status:     ctr.StatusText(), State: ctr.Status, Names: ctr.Name,
 		Ports: publishedText(ctr), Labels: strings.Join(labels, ","),
 	}
-}
-
-// statusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2 seconds ago".
-func statusText(ctr *container.Container) string {
-	switch ctr.Status {
-	case container.Running:
-		return "Up " + units.HumanDuration(time.Since(ctr.StartedAt))
-	case container.Paused:
-		return "Up " + units.HumanDuration(time.Since(ctr.StartedAt)) + " (Paused)"
-	case container.Exited:
-		return fmt.Sprintf("Exited (%d) %s ago", ctr.ExitCode, units.HumanDuration(time.Since(ctr.FinishedAt)))
-	}
-	return "Created"
 }
 
 // publishedText is docker's PORTS column: "0.0.0.0:8080->80/tcp, ...".

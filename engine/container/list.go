@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/docker/go-units"
 	"go.podman.io/storage"
 )
 
@@ -78,4 +80,18 @@ func Find(ctx context.Context, s storage.Store, ref string) (*Container, error) 
 		return nil, err
 	}
 	return c, nil
+}
+
+// StatusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2
+// seconds ago".
+func (c *Container) StatusText() string {
+	switch c.Status {
+	case Running:
+		return "Up " + units.HumanDuration(time.Since(c.StartedAt))
+	case Paused:
+		return "Up " + units.HumanDuration(time.Since(c.StartedAt)) + " (Paused)"
+	case Exited:
+		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, units.HumanDuration(time.Since(c.FinishedAt)))
+	}
+	return "Created"
 }

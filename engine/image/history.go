@@ -45,6 +45,6 @@ func History(s storage.Store, img *storage.Image) ([]HistoryEntry, error) {
 		out = append(out, HistoryEntry{Created: img.Created})
 	}
 	out[0].ID = img.ID
-	out[0].Tags, _ = repoNames(img)
+	out[0].Tags, _ = RepoNames(img)
 	return out, nil
 }

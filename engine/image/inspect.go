@@ -63,7 +63,7 @@ func InspectImage(s storage.Store, img *storage.Image) (*Inspect, error) {
 	for _, d := range cfg.RootFS.DiffIDs {
 		in.RootFS.Layers = append(in.RootFS.Layers, d.String())
 	}
-	in.RepoTags, in.RepoDigests = repoNames(img)
+	in.RepoTags, in.RepoDigests = RepoNames(img)
 	in.GraphDriver.Name = s.GraphDriverName()
 	if d, err := s.GraphDriver(); err == nil && img.TopLayer != "" {
 		in.GraphDriver.Data, _ = d.Metadata(img.TopLayer)
@@ -71,9 +71,9 @@ func InspectImage(s storage.Store, img *storage.Image) (*Inspect, error) {
 	return in, nil
 }
 
-// repoNames splits an image's names into tags and repo@digest names, one
+// RepoNames splits an image's names into tags and repo@digest names, one
 // per repository and manifest digest, as docker reports them.
-func repoNames(img *storage.Image) (tags, digests []string) {
+func RepoNames(img *storage.Image) (tags, digests []string) {
 	tags, digests = []string{}, []string{}
 	seen := map[string]bool{}
 	for _, n := range img.Names {

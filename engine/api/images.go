@@ -1,0 +1,243 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	mimage "github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/jsonstream"
+	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/image"
+)
+
+func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if ref := r.URL.Query().Get("filter"); ref != "" {
+		filters = append(filters, "reference="+ref)
+	}
+	list, err := image.List(s.o.Store, filters)
+	if err != nil {
+		fail(w, badRequest("%v", err))
+		return
+	}
+	out := make([]mimage.Summary, 0, len(list))
+	for _, sum := range list {
+		m := mimage.Summary{ID: "sha256:" + sum.ID, Created: sum.Created.Unix(), Size: sum.Size, Labels: sum.Labels,
+			Containers: int64(sum.Containers), SharedSize: -1, RepoTags: []string{}, RepoDigests: []string{}}
+		if img, err := s.o.Store.Image(sum.ID); err == nil {
+			m.RepoTags, m.RepoDigests = image.RepoNames(img)
+		}
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// imageGet serves GET /images/NAME/json (NAME may hold slashes).
+func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
+	name, op := splitImagePath(r.PathValue("name"))
+	switch op {
+	case "json":
+		img, ok := s.findImage(w, name)
+		if !ok {
+			return
+		}
+		in, err := image.InspectImage(s.o.Store, img)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		// Through moby's type, so that the shape is the Engine API's.
+		raw, err := json.Marshal(in)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		var resp mimage.InspectResponse
+		if err := json.Unmarshal(raw, &resp); err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp)
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve GET /images/{name}/%s yet", op))
+	}
+}
+
+// splitImagePath cuts the operation off an image path: "a/b:1/json".
+func splitImagePath(p string) (name, op string) {
+	i := strings.LastIndex(p, "/")
+	if i < 0 {
+		return p, ""
+	}
+	return p[:i], p[i+1:]
+}
+
+func (s *Server) findImage(w http.ResponseWriter, name string) (*storage.Image, bool) {
+	if !validRef.MatchString(name) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid image reference %q", name))
+		return nil, false
+	}
+	img, err := image.Lookup(s.o.Store, name)
+	if errors.Is(err, image.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "No such image: "+name)
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return nil, false
+	}
+	return img, true
+}
+
+func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if _, ok := s.findImage(w, name); !ok {
+		return
+	}
+	rm, err := image.Remove(s.o.Store, name, boolParam(r, "force"))
+	if errors.Is(err, image.ErrInUse) {
+		writeError(w, http.StatusConflict, err.Error())
+		return
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := []mimage.DeleteResponse{}
+	for _, u := range rm.Untagged {
+		out = append(out, mimage.DeleteResponse{Untagged: u})
+	}
+	for _, d := range rm.Deleted {
+		out = append(out, mimage.DeleteResponse{Deleted: d})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// imagePost serves POST /images/NAME/tag.
+func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
+	name, op := splitImagePath(r.PathValue("name"))
+	switch op {
+	case "tag":
+		if _, ok := s.findImage(w, name); !ok {
+			return
+		}
+		repo, tag := r.URL.Query().Get("repo"), r.URL.Query().Get("tag")
+		if repo == "" {
+			writeError(w, http.StatusBadRequest, "repo is required")
+			return
+		}
+		target := repo
+		if tag != "" {
+			target += ":" + tag
+		}
+		if err := image.Tag(s.o.Store, name, []string{target}); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	default:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve POST /images/{name}/%s yet", op))
+	}
+}
+
+// imageCreate pulls fromImage[:tag], streaming docker's JSON progress.
+func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ref := q.Get("fromImage")
+	if ref == "" {
+		writeError(w, http.StatusBadRequest, "fromImage is required (import from fromSrc is not served yet)")
+		return
+	}
+	if tag := q.Get("tag"); tag != "" {
+		if strings.HasPrefix(tag, "sha256:") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
+	}
+	if !validRef.MatchString(ref) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid reference %q", ref))
+		return
+	}
+	o := image.PullOptions{}
+	if p := q.Get("platform"); p != "" {
+		plat, err := image.ParsePlatform(p)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid platform %q: %v", p, err))
+			return
+		}
+		o.Platform = plat
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	prog := &jsonProgress{w: w}
+	o.Progress = prog
+	prog.send(jsonstream.Message{Status: "Pulling from " + ref})
+	img, err := image.Pull(r.Context(), s.o.Store, s.o.Registry, ref, o)
+	if err != nil {
+		msg := image.Explain(err).Error()
+		prog.send(jsonstream.Message{Error: &jsonstream.Error{Message: msg}})
+		return
+	}
+	if img.Digest != "" {
+		prog.send(jsonstream.Message{Status: "Digest: " + img.Digest.String()})
+	}
+	prog.send(jsonstream.Message{Status: "Status: Downloaded newer image for " + ref})
+}
+
+// jsonProgress reports a pull as docker's JSON message stream.
+type jsonProgress struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (p *jsonProgress) send(m jsonstream.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = json.NewEncoder(p.w).Encode(m)
+	if f, ok := p.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (p *jsonProgress) Layer(digest string, size int64) image.LayerProgress {
+	id := strings.TrimPrefix(digest, "sha256:")
+	id = id[:min(12, len(id))]
+	p.send(jsonstream.Message{ID: id, Status: "Pulling fs layer"})
+	return &layerProgress{p: p, id: id, total: size}
+}
+
+type layerProgress struct {
+	p       *jsonProgress
+	id      string
+	total   int64
+	current int64
+}
+
+func (l *layerProgress) Reader(r io.Reader) io.Reader { return &countReader{r: r, l: l} }
+
+func (l *layerProgress) Done(status string) {
+	l.p.send(jsonstream.Message{ID: l.id, Status: status})
+}
+
+type countReader struct {
+	r io.Reader
+	l *layerProgress
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.l.current += int64(n)
+	c.l.p.send(jsonstream.Message{ID: c.l.id, Status: "Downloading", Progress: &jsonstream.Progress{Current: c.l.current, Total: c.l.total}})
+	return n, err
+}
