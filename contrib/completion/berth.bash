@@ -10,7 +10,7 @@ __berth_commands="pull push images inspect history tag rmi save load import logi
 __berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp commit export"
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
 __berth_sub_builder="prune"
-__berth_sub_system="df prune"
+__berth_sub_system="df prune service"
 __berth_sub_volume="create ls list inspect rm remove prune export import"
 __berth_sub_network="create ls list inspect rm remove prune connect disconnect"
 __berth_global_flags="--config --root --runroot --storage-driver --storage-opt --log-level --help --version"
@@ -95,6 +95,7 @@ __berth_flags() {
 	"stats") echo "--all -a --no-stream --no-trunc --format --help" ;;
 	"stop") echo "--time -t --help" ;;
 	"system df") echo "--format --help" ;;
+	"system service") echo "--time -t --runtime --help" ;;
 	"system prune") echo "--all -a --force -f --volumes --help" ;;
 	"tag") echo " --help" ;;
 	"top") echo " --help" ;;
@@ -160,6 +161,7 @@ __berth_value_flags() {
 	"stats") echo "--format" ;;
 	"stop") echo "--time -t" ;;
 	"system df") echo "--format" ;;
+	"system service") echo "--time -t --runtime" ;;
 	"volume create") echo "--driver -d --label -l --opt -o" ;;
 	"volume export") echo "--output -o" ;;
 	"volume inspect") echo "--format -f" ;;

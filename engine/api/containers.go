@@ -555,7 +555,8 @@ func (s *Server) containerWait(w http.ResponseWriter, r *http.Request) {
 		f.Flush()
 	}
 	ctx := r.Context()
-	if cond == "next-exit" {
+	// A created container's next exit (or removal) comes after its start.
+	if cond == "next-exit" || cond == "removed" {
 		if err := waitStarted(ctx, c); err != nil {
 			return
 		}
