@@ -7,6 +7,7 @@ set -eu
 # Build: cgo + libseccomp, libbtrfs-dev (containers/storage builds its btrfs
 # driver). Tests: busybox-static for rootfs fixtures, runc and crun as
 # reference runtimes, containerd/podman/docker.io as callers,
+# docker-compose (1.29) and python3-docker as API clients,
 # docker-registry (+ apache2-utils for htpasswd) for registry tests, skopeo
 # for archive interop, debootstrap for the pull benchmark's image,
 # jq/iproute2/util-linux (unshare, nsenter, mount) used by test scripts.
@@ -25,6 +26,8 @@ crun
 containerd
 podman
 docker.io
+docker-compose
+python3-docker
 docker-registry
 apache2-utils
 skopeo

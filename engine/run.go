@@ -81,21 +81,27 @@ func removeAfterFailedStart(c *cli.Context, e *env, ctr *container.Container, er
 // monitorCommand is this berth binary in monitor mode, with the global
 // flags that find the same store.
 func monitorCommand(c *cli.Context, e *env) (*exec.Cmd, error) {
+	return selfCommand(c, e, monitorName)
+}
+
+// selfCommand is this berth binary with the global flags that find the
+// same store, and args.
+func selfCommand(c *cli.Context, e *env, args ...string) (*exec.Cmd, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find berth's binary: %w", err)
 	}
-	args := []string{"--root", e.cfg.Storage.Root, "--runroot", e.cfg.Storage.RunRoot}
+	global := []string{"--root", e.cfg.Storage.Root, "--runroot", e.cfg.Storage.RunRoot}
 	if e.cfg.Storage.Driver != "" {
-		args = append(args, "--storage-driver", e.cfg.Storage.Driver)
+		global = append(global, "--storage-driver", e.cfg.Storage.Driver)
 	}
 	for _, o := range e.cfg.Storage.Options {
-		args = append(args, "--storage-opt", o)
+		global = append(global, "--storage-opt", o)
 	}
 	if p := c.String("config"); p != "" {
-		args = append(args, "--config", p)
+		global = append(global, "--config", p)
 	}
-	return exec.Command(self, append(args, monitorName)...), nil
+	return exec.Command(self, append(global, args...)...), nil
 }
 
 // spawnMonitor starts a monitor for a container to come; attach, if not

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"os/user"
 	"path/filepath"
@@ -47,6 +48,7 @@ func systemServiceCommand() *cli.Command {
 					Runtime:    container.Runtime{Path: runtimePath(c), Root: filepath.Join(e.cfg.Storage.RunRoot, "runtime")},
 					NetConfDir: confDir, NetRunDir: runDir,
 					NewMonitor: func(attach *os.File) (*container.Monitor, error) { return spawnMonitor(c, e, attach) },
+					ExecHelper: func(args ...string) (*exec.Cmd, error) { return selfCommand(c, e, args...) },
 				})
 				ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 				defer stop()

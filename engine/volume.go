@@ -55,15 +55,11 @@ func withVolumeEnv(c *cli.Context, fn func(vs *volume.Store, inUse func(string) 
 		if err != nil {
 			return err
 		}
-		list, err := container.List(e.store)
+		inUse, err := container.VolumesInUse(e.store, vs)
 		if err != nil {
 			return err
 		}
-		users := make([]volume.User, 0, len(list))
-		for _, ct := range list {
-			users = append(users, volume.User{Name: ct.Name, Binds: ct.Binds})
-		}
-		return fn(vs, vs.InUse(users))
+		return fn(vs, inUse)
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +46,8 @@ type Options struct {
 	// NewMonitor starts a monitor for a container to come (berth's
 	// monitor command); attach, when not nil, is its first client.
 	NewMonitor func(attach *os.File) (*container.Monitor, error)
+	// ExecHelper is berth's command with args, for an exec's helper.
+	ExecHelper func(args ...string) (*exec.Cmd, error)
 	// Version is berth's.
 	Version string
 	// Rootless says the engine is a rootless user's.
@@ -60,6 +63,8 @@ type Server struct {
 	// pending are attach sessions made before their container's start,
 	// which hands them to the new monitor.
 	pending map[string]*pendingAttach
+	// execs are the exec instances made, by ID.
+	execs map[string]*execSession
 }
 
 // New makes the handler.
@@ -123,11 +128,30 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
 
+	m.HandleFunc("POST /containers/{id}/exec", s.execCreate)
+	m.HandleFunc("POST /exec/{id}/start", s.execStart)
+	m.HandleFunc("GET /exec/{id}/json", s.execInspect)
+	m.HandleFunc("POST /exec/{id}/resize", s.execResize)
+
 	m.HandleFunc("GET /images/json", s.imageList)
 	m.HandleFunc("POST /images/create", s.imageCreate)
 	m.HandleFunc("GET /images/{name...}", s.imageGet)
 	m.HandleFunc("DELETE /images/{name...}", s.imageDelete)
 	m.HandleFunc("POST /images/{name...}", s.imagePost)
+
+	m.HandleFunc("GET /networks", s.networkList)
+	m.HandleFunc("GET /networks/{id}", s.networkInspect)
+	m.HandleFunc("POST /networks/create", s.networkCreate)
+	m.HandleFunc("DELETE /networks/{id}", s.networkDelete)
+	m.HandleFunc("POST /networks/{id}/connect", s.networkConnect)
+	m.HandleFunc("POST /networks/{id}/disconnect", s.networkDisconnect)
+	m.HandleFunc("POST /networks/prune", s.networkPrune)
+
+	m.HandleFunc("GET /volumes", s.volumeList)
+	m.HandleFunc("POST /volumes/create", s.volumeCreate)
+	m.HandleFunc("GET /volumes/{name}", s.volumeInspect)
+	m.HandleFunc("DELETE /volumes/{name}", s.volumeDelete)
+	m.HandleFunc("POST /volumes/prune", s.volumePrune)
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve %s %s", r.Method, r.URL.Path))

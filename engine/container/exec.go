@@ -211,9 +211,9 @@ func receiveConsole(ln *net.UnixListener) (*os.File, error) {
 	return console.Receive(f)
 }
 
-// Wait reaps the process (and any orphans that came to the subreaper
-// meanwhile) and returns its exit code as docker reports it: 128+signal
-// for a signal. It then gives the process's error output a moment to
+// Wait reaps the process and returns its exit code as docker reports it:
+// 128+signal for a signal. Only this pid is waited for, so that execs
+// running side by side (the API service's) each get their own. It then gives the process's error output a moment to
 // drain.
 func (p *ExecProcess) Wait() (int, error) {
 	code, err := reap(p.Pid)
@@ -230,7 +230,7 @@ func (p *ExecProcess) Wait() (int, error) {
 func reap(pid int) (int, error) {
 	for {
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
+		got, err := unix.Wait4(pid, &ws, 0, nil)
 		if err == unix.EINTR {
 			continue
 		}

@@ -12,8 +12,9 @@ import (
 )
 
 // ParseFilters turns docker's `ps --filter key=value` list into a
-// predicate: id, name, status, label, ancestor, exited. Filters with the
-// same key are alternatives; different keys must all match.
+// predicate: id, name, status, label, ancestor, exited. As docker: filters
+// with the same key are alternatives, but every label filter must match;
+// different keys must all match.
 func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, error) {
 	byKey := map[string][]func(*Container) bool{}
 	for _, f := range filters {
@@ -49,6 +50,9 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 			p = func(c *Container) bool { return c.Status == Exited && c.ExitCode == code }
 		default:
 			return nil, fmt.Errorf("invalid filter %q: unknown key %q", f, key)
+		}
+		if key == "label" {
+			key = "label " + value // each its own key: all must match
 		}
 		byKey[key] = append(byKey[key], p)
 	}

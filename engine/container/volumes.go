@@ -503,6 +503,15 @@ func (p *volumePlan) undo() {
 	p.created = nil
 }
 
+// VolumesInUse tells, for a volume name, which containers use it.
+func VolumesInUse(s storage.Store, vs *volume.Store) (func(name string) []string, error) {
+	users, err := volumeUsers(s, "")
+	if err != nil {
+		return nil, err
+	}
+	return vs.InUse(users), nil
+}
+
 // volumeUsers are berth's containers, but except, as the volumes see them.
 func volumeUsers(s storage.Store, except string) ([]volume.User, error) {
 	list, err := List(s)

@@ -222,6 +222,9 @@ func networkID(name string) string {
 }
 
 // loadNet reads and parses <confDir>/<name>.conflist.
+// ErrNotFound is returned (wrapped) for a network that does not exist.
+var ErrNotFound = errors.New("not found")
+
 func (m *Manager) loadNet(name string) (*netDef, error) {
 	switch {
 	case name == SlirpNetwork:
@@ -235,7 +238,7 @@ func (m *Manager) loadNet(name string) (*netDef, error) {
 	path := m.confPath(name)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("network %s not found", name)
+		return nil, fmt.Errorf("network %s %w", name, ErrNotFound)
 	} else if err != nil {
 		return nil, fmt.Errorf("network %s: %w", name, err)
 	}

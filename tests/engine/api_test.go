@@ -173,6 +173,18 @@ func testDockerCLI(t *testing.T, cli string) {
 		t.Errorf("docker inspect: %q", out)
 	}
 	waitFor(t, func() bool { return s.dockerOK(t, e, "logs", "web") == "started\n" })
+	// exec: output, exit code, stdin, a missing command, -d.
+	if r := s.docker(t, e, "", "exec", "web", "sh", "-c", "echo in; echo err >&2; exit 4"); r.Code != 4 || r.Stdout != "in\n" || r.Stderr != "err\n" {
+		t.Errorf("docker exec: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := s.docker(t, e, "piped\n", "exec", "-i", "web", "cat"); r.Code != 0 || r.Stdout != "piped\n" {
+		t.Errorf("docker exec -i: exit %d, stdout %q", r.Code, r.Stdout)
+	}
+	if r := s.docker(t, e, "", "exec", "web", "nosuchcmd"); r.Code != 127 {
+		t.Errorf("docker exec of a missing command: exit %d, want 127: %s", r.Code, r.Stderr)
+	}
+	s.dockerOK(t, e, "exec", "-d", "web", "sh", "-c", "echo detached > /tmp/d")
+	waitFor(t, func() bool { return s.docker(t, e, "", "exec", "web", "cat", "/tmp/d").Stdout == "detached\n" })
 	s.dockerOK(t, e, "stop", "-t", "0", "web")
 	if out := e.ok("ps", "-a", "--format", "{{.Names}} {{.State}}"); out != "web exited\n" {
 		t.Errorf("berth ps after docker stop: %q", out)
@@ -265,4 +277,106 @@ func TestAPIIdleExit(t *testing.T) {
 		t.Errorf("after the service exited: %q", out)
 	}
 	e.ok("rm", "-f", "stays")
+}
+
+// TestAPICompose drives the service with Debian's docker-compose 1.29: two
+// services (one reaching the other by name), a named volume, a published
+// port, an env file and depends_on.
+func TestAPICompose(t *testing.T) {
+	compose, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("no docker-compose (contrib/install-deps.sh installs Debian's)")
+	}
+	e := newEngine(t)
+	withBusybox(t, e)
+	s := startService(t, e, "--time", "0")
+	port := freePort(t)
+	dir := buildContext(t, map[string]string{
+		"app.env": "GREETING=hello-compose\n",
+		"docker-compose.yml": `version: "3.8"
+services:
+  web:
+    image: busybox
+    command: ["httpd", "-f", "-p", "8080", "-h", "/srv"]
+    volumes: ["data:/srv"]
+    ports: ["127.0.0.1:` + port + `:8080"]
+  client:
+    image: busybox
+    depends_on: [web]
+    env_file: app.env
+    volumes: ["data:/srv"]
+    command: ["sh", "-c", "echo $$GREETING > /srv/index.html; until wget -q -O /tmp/got http://web:8080/; do sleep 0.2; done; cat /tmp/got; exec sleep 1000"]
+volumes:
+  data:
+`})
+	run := func(args ...string) string {
+		t.Helper()
+		c := exec.Command(compose, append([]string{"-p", "bt"}, args...)...)
+		c.Dir = dir
+		c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+e.DockerConfig)
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("up", "-d")
+	if out := run("ps"); !strings.Contains(out, "bt_web_1") || !strings.Contains(out, "bt_client_1") || strings.Count(out, "Up") != 2 {
+		t.Errorf("docker-compose ps:\n%s", out)
+	}
+	// The client reached web by its service name and printed the page.
+	waitFor(t, func() bool { return strings.Contains(run("logs", "client"), "hello-compose") })
+	resp, err := http.Get("http://127.0.0.1:" + port + "/")
+	if err != nil {
+		t.Fatalf("the published port: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello-compose\n" {
+		t.Errorf("the published port served %q", body)
+	}
+	run("down", "-v")
+	if out := e.ok("ps", "-aq"); out != "" {
+		t.Errorf("down left containers: %q", out)
+	}
+	if out := e.ok("volume", "ls", "-q"); strings.Contains(out, "bt_data") {
+		t.Errorf("down -v left the volume: %q", out)
+	}
+	if out := e.ok("network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "bt_default") {
+		t.Errorf("down left the network: %q", out)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+// TestAPIPythonSDK runs a short script with Debian's python3-docker.
+func TestAPIPythonSDK(t *testing.T) {
+	if exec.Command("/usr/bin/python3", "-c", "import docker").Run() != nil {
+		t.Skip("no python3-docker (contrib/install-deps.sh installs it)")
+	}
+	e := newEngine(t)
+	withBusybox(t, e)
+	s := startService(t, e, "--time", "0")
+	script := `import sys, docker
+c = docker.DockerClient(base_url="unix://" + sys.argv[1])
+ctr = c.containers.run("busybox", ["sh", "-c", "for i in 1 2 3; do echo line $i; done"], detach=True, network_mode="none")
+for chunk in ctr.logs(stream=True, follow=True):
+    sys.stdout.write(chunk.decode())
+print("exit", ctr.wait()["StatusCode"])
+ctr.remove()
+print("left", len(c.containers.list(all=True)))
+`
+	out, err := exec.Command("/usr/bin/python3", "-c", script, s.sock).CombinedOutput()
+	if err != nil || string(out) != "line 1\nline 2\nline 3\nexit 0\nleft 0\n" {
+		t.Errorf("python3-docker: %v\n%s", err, out)
+	}
 }
