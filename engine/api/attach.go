@@ -132,28 +132,13 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("You cannot attach to a stopped container, start it first: %s", c.Name))
 		return
 	}
-	hj, ok := w.(http.Hijacker)
+	client, buf, ok := hijack(w, r, c.Tty)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "the connection cannot be hijacked")
-		return
-	}
-	client, buf, err := hj.Hijack()
-	if err != nil {
 		if conn != nil {
 			conn.Close()
 		}
 		return
 	}
-	ctype := "application/vnd.docker.multiplexed-stream"
-	if c.Tty {
-		ctype = "application/vnd.docker.raw-stream"
-	}
-	if r.Header.Get("Upgrade") != "" {
-		fmt.Fprintf(buf, "HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n", ctype)
-	} else {
-		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n", ctype)
-	}
-	_ = buf.Flush()
 	sess := &session{conn: client, buf: buf, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Tty}
 	if conn != nil {
 		go relaySession(sess, attach.New(conn), conn)

@@ -28,7 +28,12 @@ var validRef = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.:/@-]*$`)
 
 // findContainer looks up the {id} of the path; a miss is docker's 404.
 func (s *Server) findContainer(w http.ResponseWriter, r *http.Request) (*container.Container, bool) {
-	ref := strings.TrimPrefix(r.PathValue("id"), "/")
+	return s.lookupContainer(w, r, r.PathValue("id"))
+}
+
+// lookupContainer finds a container by name or ID, answering a miss.
+func (s *Server) lookupContainer(w http.ResponseWriter, r *http.Request, ref string) (*container.Container, bool) {
+	ref = strings.TrimPrefix(ref, "/")
 	if !validRef.MatchString(ref) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid container name or ID %q", ref))
 		return nil, false
@@ -459,14 +464,23 @@ func stopTimeout(r *http.Request, c *container.Container) (time.Duration, error)
 	return time.Duration(n) * time.Second, nil
 }
 
-func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
+// stopTarget is the container of a stop or restart and its timeout.
+func (s *Server) stopTarget(w http.ResponseWriter, r *http.Request) (*container.Container, time.Duration, bool) {
 	c, ok := s.findContainer(w, r)
 	if !ok {
-		return
+		return nil, 0, false
 	}
 	timeout, err := stopTimeout(r, c)
 	if err != nil {
 		fail(w, err)
+		return nil, 0, false
+	}
+	return c, timeout, true
+}
+
+func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
+	c, timeout, ok := s.stopTarget(w, r)
+	if !ok {
 		return
 	}
 	if c.Status != container.Running && c.Status != container.Paused {
@@ -481,13 +495,8 @@ func (s *Server) containerStop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.findContainer(w, r)
+	c, timeout, ok := s.stopTarget(w, r)
 	if !ok {
-		return
-	}
-	timeout, err := stopTimeout(r, c)
-	if err != nil {
-		fail(w, err)
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
@@ -694,15 +703,24 @@ func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h, err1 := strconv.Atoi(r.URL.Query().Get("h"))
-	wd, err2 := strconv.Atoi(r.URL.Query().Get("w"))
-	if err1 != nil || err2 != nil || h < 0 || wd < 0 || h > 65535 || wd > 65535 {
-		writeError(w, http.StatusBadRequest, "invalid h or w: want numbers of rows and columns")
+	h, wd, ok := terminalSize(w, r)
+	if !ok {
 		return
 	}
-	if err := resize(c, uint16(h), uint16(wd)); err != nil {
+	if err := resize(c, h, wd); err != nil {
 		fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// terminalSize reads resize's h and w.
+func terminalSize(w http.ResponseWriter, r *http.Request) (rows, cols uint16, ok bool) {
+	h, err1 := strconv.ParseUint(r.URL.Query().Get("h"), 10, 16)
+	wd, err2 := strconv.ParseUint(r.URL.Query().Get("w"), 10, 16)
+	if err1 != nil || err2 != nil {
+		writeError(w, http.StatusBadRequest, "invalid h or w: want numbers of rows and columns")
+		return 0, 0, false
+	}
+	return uint16(h), uint16(wd), true
 }

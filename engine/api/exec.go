@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -100,17 +99,15 @@ func (s *Server) execResize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	h, err1 := strconv.Atoi(r.URL.Query().Get("h"))
-	wd, err2 := strconv.Atoi(r.URL.Query().Get("w"))
-	if err1 != nil || err2 != nil || h < 0 || wd < 0 || h > 65535 || wd > 65535 {
-		writeError(w, http.StatusBadRequest, "invalid h or w: want numbers of rows and columns")
+	h, wd, ok := terminalSize(w, r)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
 	pty := e.pty
 	e.mu.Unlock()
 	if pty != nil {
-		_ = pty.Resize(console.WinSize{Height: uint16(h), Width: uint16(wd)})
+		_ = pty.Resize(console.WinSize{Height: h, Width: wd})
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -224,13 +224,8 @@ func (s *Server) networkConnect(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	c, err := container.Find(r.Context(), s.o.Store, req.Container)
-	if errors.Is(err, container.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "No such container: "+req.Container)
-		return
-	}
-	if err != nil {
-		fail(w, err)
+	c, ok := s.lookupContainer(w, r, req.Container)
+	if !ok {
 		return
 	}
 	a := network.Attachment{Network: n.Name}
@@ -256,13 +251,8 @@ func (s *Server) networkDisconnect(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	c, err := container.Find(r.Context(), s.o.Store, req.Container)
-	if errors.Is(err, container.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "No such container: "+req.Container)
-		return
-	}
-	if err != nil {
-		fail(w, err)
+	c, ok := s.lookupContainer(w, r, req.Container)
+	if !ok {
 		return
 	}
 	if err := container.Disconnect(r.Context(), c, n.Name); err != nil {

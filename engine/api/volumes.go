@@ -94,9 +94,8 @@ func (s *Server) volumeCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !volume.ValidName(name) {
-		writeError(w, http.StatusBadRequest, "invalid volume name "+name)
+	name, ok := volumeName(w, r)
+	if !ok {
 		return
 	}
 	vs, _, err := s.volumes()
@@ -117,9 +116,8 @@ func (s *Server) volumeInspect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) volumeDelete(w http.ResponseWriter, r *http.Request) {
-	name := r.PathValue("name")
-	if !volume.ValidName(name) {
-		writeError(w, http.StatusBadRequest, "invalid volume name "+name)
+	name, ok := volumeName(w, r)
+	if !ok {
 		return
 	}
 	vs, inUse, err := s.volumes()
@@ -160,4 +158,14 @@ func (s *Server) volumePrune(w http.ResponseWriter, r *http.Request) {
 		removed = []string{}
 	}
 	writeJSON(w, http.StatusOK, mvolume.PruneReport{VolumesDeleted: removed, SpaceReclaimed: uint64(freed)})
+}
+
+// volumeName is the {name} of the path, checked.
+func volumeName(w http.ResponseWriter, r *http.Request) (string, bool) {
+	name := r.PathValue("name")
+	if !volume.ValidName(name) {
+		writeError(w, http.StatusBadRequest, "invalid volume name "+name)
+		return "", false
+	}
+	return name, true
 }
