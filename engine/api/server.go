@@ -128,6 +128,11 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
 
+	m.HandleFunc("POST /containers/{id}/pause", s.containerPause)
+	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
+	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
+	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
+	m.HandleFunc("GET /containers/{id}/export", s.containerExport)
 	m.HandleFunc("POST /containers/{id}/exec", s.execCreate)
 	m.HandleFunc("POST /exec/{id}/start", s.execStart)
 	m.HandleFunc("GET /exec/{id}/json", s.execInspect)

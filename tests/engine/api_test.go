@@ -185,6 +185,23 @@ func testDockerCLI(t *testing.T, cli string) {
 	}
 	s.dockerOK(t, e, "exec", "-d", "web", "sh", "-c", "echo detached > /tmp/d")
 	waitFor(t, func() bool { return s.docker(t, e, "", "exec", "web", "cat", "/tmp/d").Stdout == "detached\n" })
+	// pause, top, rename, export.
+	s.dockerOK(t, e, "pause", "web")
+	if out := e.ok("ps", "--format", "{{.Names}} {{.State}}"); out != "web paused\n" {
+		t.Errorf("berth ps after docker pause: %q", out)
+	}
+	s.dockerOK(t, e, "unpause", "web")
+	if out := s.dockerOK(t, e, "top", "web"); !strings.Contains(out, "sleep 1000") {
+		t.Errorf("docker top: %q", out)
+	}
+	s.dockerOK(t, e, "rename", "web", "web2")
+	if out := e.ok("ps", "--format", "{{.Names}}"); out != "web2\n" {
+		t.Errorf("berth ps after docker rename: %q", out)
+	}
+	s.dockerOK(t, e, "rename", "web2", "web")
+	if out := s.dockerOK(t, e, "export", "web"); !strings.Contains(out, "bin/busybox") {
+		t.Errorf("docker export has no bin/busybox (%d bytes)", len(out))
+	}
 	s.dockerOK(t, e, "stop", "-t", "0", "web")
 	if out := e.ok("ps", "-a", "--format", "{{.Names}} {{.State}}"); out != "web exited\n" {
 		t.Errorf("berth ps after docker stop: %q", out)
