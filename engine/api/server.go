@@ -195,24 +195,16 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // fail answers an engine error with docker's status for it.
 func fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	var se *container.StartError
 	switch {
 	case errors.Is(err, container.ErrNotFound), errors.Is(err, image.ErrNotFound):
 		status = http.StatusNotFound
-	case errors.As(err, &se):
-		status = http.StatusInternalServerError
-	case errors.Is(err, errConflict):
-		status = http.StatusConflict
 	case errors.Is(err, errBadRequest):
 		status = http.StatusBadRequest
 	}
 	writeError(w, status, err.Error())
 }
 
-var (
-	errConflict   = errors.New("conflict")
-	errBadRequest = errors.New("bad request")
-)
+var errBadRequest = errors.New("bad request")
 
 // badRequest is an invalid parameter, named.
 func badRequest(format string, a ...any) error {

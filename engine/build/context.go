@@ -12,7 +12,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -164,14 +163,17 @@ func (c *Context) match(src string) ([]string, error) {
 		return nil, err
 	}
 	if !hasMeta(rel) {
-		if _, err := c.lstat(rel); err != nil {
+		if _, err := c.stat(rel); err != nil {
 			return nil, err
 		}
 		return []string{rel}, nil
 	}
 	var out []string
 	depth := strings.Count(rel, "/")
-	err = c.walk("", func(p string, d fs.DirEntry) error {
+	err = c.walk("", func(p, _ string, d fs.DirEntry) error {
+		if p == "" {
+			return nil // the context's root
+		}
 		if ok, _ := path.Match(rel, p); ok {
 			out = append(out, p)
 			if d.IsDir() {
@@ -194,9 +196,9 @@ func (c *Context) match(src string) ([]string, error) {
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 
-// lstat stats a context path whose directories (and itself, if a symlink)
+// stat stats a context path whose directories (and itself, if a symlink)
 // are resolved inside the context, as docker follows a source's symlinks.
-func (c *Context) lstat(rel string) (fs.FileInfo, error) {
+func (c *Context) stat(rel string) (fs.FileInfo, error) {
 	if c.excluded(rel) {
 		return nil, fmt.Errorf("%s: not found in the build context or excluded by .dockerignore", rel)
 	}
@@ -221,9 +223,10 @@ func (c *Context) path(rel string) (string, error) {
 }
 
 // walk visits the context tree below rel (itself first) in lexical order,
-// skipping what .dockerignore excludes without reading it; fn gets
-// context-relative paths. Symlinks are reported, not followed.
-func (c *Context) walk(rel string, fn func(p string, d fs.DirEntry) error) error {
+// skipping what .dockerignore excludes without reading it; fn gets the
+// context-relative path ("" for the root) and the place on disk. Symlinks
+// are reported, not followed.
+func (c *Context) walk(rel string, fn func(p, abs string, d fs.DirEntry) error) error {
 	root, err := c.path(rel)
 	if err != nil {
 		return err
@@ -233,12 +236,8 @@ func (c *Context) walk(rel string, fn func(p string, d fs.DirEntry) error) error
 			return err
 		}
 		r, _ := filepath.Rel(c.Dir, abs)
-		r = filepath.ToSlash(r)
-		if r == "." {
+		if r = filepath.ToSlash(r); r == "." {
 			r = ""
-		}
-		if r == "" {
-			return nil // the context's root itself
 		}
 		if abs != root && c.excluded(r) {
 			if d.IsDir() && !c.hasExceptions() {
@@ -246,7 +245,7 @@ func (c *Context) walk(rel string, fn func(p string, d fs.DirEntry) error) error
 			}
 			return nil
 		}
-		return fn(r, d)
+		return fn(r, abs, d)
 	})
 }
 
@@ -257,38 +256,17 @@ func (c *Context) walk(rel string, fn func(p string, d fs.DirEntry) error) error
 func (c *Context) digest(rels []string) (string, error) {
 	h := sha256.New()
 	for _, rel := range rels {
+		fmt.Fprintf(h, "source %s\n", rel)
 		top, err := c.path(rel)
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "source %s\n", rel)
-		var paths []string
-		files := map[string]string{}
-		err = filepath.WalkDir(top, func(abs string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			r, _ := filepath.Rel(c.Dir, abs)
-			r = filepath.ToSlash(r)
-			if abs != top && c.excluded(r) {
-				if d.IsDir() && !c.hasExceptions() {
-					return fs.SkipDir
-				}
-				return nil
-			}
+		err = c.walk(rel, func(_, abs string, _ fs.DirEntry) error {
 			sub, _ := filepath.Rel(top, abs)
-			paths = append(paths, sub)
-			files[sub] = abs
-			return nil
+			return hashEntry(h, sub, abs)
 		})
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", rel, err)
-		}
-		sort.Strings(paths)
-		for _, sub := range paths {
-			if err := hashEntry(h, sub, files[sub]); err != nil {
-				return "", err
-			}
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

@@ -247,20 +247,13 @@ func matchIn(root, p string) ([]source, error) {
 func copyAll(root string, srcs []source, dest string, o copyOptions) error {
 	uid, gid := -1, -1
 	if o.chown != "" {
-		spec := o.chown
-		if !strings.Contains(spec, ":") {
-			// docker: a user alone is also the group.
-			u, err := user.Lookup(root, spec)
-			if err != nil {
-				return fmt.Errorf("--chown=%s: %w", o.chown, err)
-			}
-			uid, gid = int(u.UID), int(u.UID)
-		} else {
-			u, err := user.Lookup(root, spec)
-			if err != nil {
-				return fmt.Errorf("--chown=%s: %w", o.chown, err)
-			}
-			uid, gid = int(u.UID), int(u.GID)
+		u, err := user.Lookup(root, o.chown)
+		if err != nil {
+			return fmt.Errorf("--chown=%s: %w", o.chown, err)
+		}
+		uid, gid = int(u.UID), int(u.GID)
+		if !strings.Contains(o.chown, ":") {
+			gid = uid // docker: a user alone is also the group
 		}
 	} else if !o.keepOwners {
 		uid, gid = 0, 0
@@ -381,10 +374,8 @@ func (c *copier) copy(abs, rel, dest string, top bool) error {
 		}
 		for _, e := range entries {
 			childRel := path.Join(rel, e.Name())
-			if c.src.ctx != nil && c.src.ctx.excluded(childRel) && !c.src.ctx.hasExceptions() {
-				continue
-			}
-			if c.src.ctx != nil && c.src.ctx.excluded(childRel) && !e.IsDir() {
+			// An excluded directory is entered only for "!" exceptions.
+			if ctx := c.src.ctx; ctx != nil && ctx.excluded(childRel) && (!e.IsDir() || !ctx.hasExceptions()) {
 				continue
 			}
 			if err := c.copy(filepath.Join(abs, e.Name()), childRel, path.Join(dest, e.Name()), false); err != nil {

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"github.com/berth-containers/berth/engine/image"
 )
 
 // defaultShell runs shell-form instructions unless SHELL says otherwise.
@@ -38,7 +39,7 @@ func applyMeta(s *state, cmd instructions.Command) error {
 	case *instructions.EnvCommand:
 		var kvs []string
 		for _, kv := range cmd.Env {
-			c.Env = setEnv(c.Env, kv.Key, kv.Value)
+			c.Env = image.SetEnv(c.Env, kv.Key, kv.Value)
 			kvs = append(kvs, kv.Key+"="+kv.Value)
 		}
 		created = "ENV " + strings.Join(kvs, " ")
@@ -70,7 +71,7 @@ func applyMeta(s *state, cmd instructions.Command) error {
 			c.ExposedPorts = map[string]struct{}{}
 		}
 		for _, p := range cmd.Ports {
-			ports, err := exposedPorts(p)
+			ports, err := image.ParsePorts(p)
 			if err != nil {
 				return err
 			}
@@ -120,36 +121,6 @@ func applyMeta(s *state, cmd instructions.Command) error {
 	s.history(created, true)
 	s.advance(created)
 	return nil
-}
-
-// exposedPorts reads one EXPOSE argument: PORT[-PORT][/PROTO].
-func exposedPorts(p string) ([]string, error) {
-	spec, proto, _ := strings.Cut(p, "/")
-	if proto == "" {
-		proto = "tcp"
-	}
-	switch strings.ToLower(proto) {
-	case "tcp", "udp", "sctp":
-		proto = strings.ToLower(proto)
-	default:
-		return nil, fmt.Errorf("invalid port %q: protocol %q is not tcp, udp or sctp", p, proto)
-	}
-	lo, hi, isRange := strings.Cut(spec, "-")
-	first, err := strconv.ParseUint(lo, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("invalid port %q", p)
-	}
-	last := first
-	if isRange {
-		if last, err = strconv.ParseUint(hi, 10, 16); err != nil || last < first {
-			return nil, fmt.Errorf("invalid port range %q", p)
-		}
-	}
-	var out []string
-	for n := first; n <= last; n++ {
-		out = append(out, fmt.Sprintf("%d/%s", n, proto))
-	}
-	return out, nil
 }
 
 func portList(ports map[string]struct{}) string {

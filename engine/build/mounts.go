@@ -77,7 +77,7 @@ func (b *builder) bindMount(ctx context.Context, stage int, m *instructions.Moun
 		if err != nil {
 			return runMount{}, err
 		}
-		if _, err := b.o.Context.lstat(rel); err != nil && rel != "" {
+		if _, err := b.o.Context.stat(rel); err != nil && rel != "" {
 			return runMount{}, err
 		}
 		abs, err := b.o.Context.path(rel)

@@ -140,7 +140,6 @@ func (b *builder) runIn(ctx context.Context, s *state, root string, argv, argEnv
 	}
 	cmd := b.o.Runtime.Command(ctx, "run", "--bundle", dir, id)
 	cmd.Stdout, cmd.Stderr = b.out, b.out
-	cmd.WaitDelay = 0
 	runErr := cmd.Run()
 	// A cancelled build's container is killed with its runtime.
 	_ = b.o.Runtime.Delete(context.WithoutCancel(ctx), id, true)

@@ -131,18 +131,6 @@ func (m mapEnv) Keys() []string {
 	return keys
 }
 
-// setEnv sets KEY=VALUE in env, replacing an earlier value in place.
-func setEnv(env []string, k, v string) []string {
-	for i, kv := range env {
-		if strings.HasPrefix(kv, k+"=") {
-			env = slices.Clone(env)
-			env[i] = k + "=" + v
-			return env
-		}
-	}
-	return append(slices.Clone(env), k+"="+v)
-}
-
 func hostPlatform() v1.Platform {
 	return v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 }

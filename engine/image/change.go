@@ -44,7 +44,7 @@ func applyChange(cfg *v1.Config, change string) error {
 			return err
 		}
 		for _, kv := range pairs {
-			cfg.Env = setEnv(cfg.Env, kv[0], kv[1])
+			cfg.Env = SetEnv(cfg.Env, kv[0], kv[1])
 		}
 	case "LABEL":
 		pairs, err := keyValues(args)
@@ -63,7 +63,7 @@ func applyChange(cfg *v1.Config, change string) error {
 			return err
 		}
 		for _, w := range words {
-			ports, err := parsePorts(w)
+			ports, err := ParsePorts(w)
 			if err != nil {
 				return err
 			}
@@ -199,7 +199,8 @@ func splitWords(s string) ([]string, error) {
 	return words, nil
 }
 
-func setEnv(env []string, k, v string) []string {
+// SetEnv sets KEY=VALUE in env, replacing an earlier value in place.
+func SetEnv(env []string, k, v string) []string {
 	for i, e := range env {
 		if strings.HasPrefix(e, k+"=") {
 			env[i] = k + "=" + v
@@ -209,9 +210,9 @@ func setEnv(env []string, k, v string) []string {
 	return append(env, k+"="+v)
 }
 
-// parsePorts parses "80", "80/udp" or a range "8000-8002/tcp" into the
+// ParsePorts parses "80", "80/udp" or a range "8000-8002/tcp" into the
 // config's "port/proto" keys.
-func parsePorts(s string) ([]string, error) {
+func ParsePorts(s string) ([]string, error) {
 	spec, proto, _ := strings.Cut(s, "/")
 	if proto == "" {
 		proto = "tcp"

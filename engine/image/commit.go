@@ -111,7 +111,7 @@ func applyContainer(c *v1.Config, o CommitOptions) {
 	for _, kv := range o.Env {
 		k, v, ok := splitEnv(kv)
 		if ok {
-			c.Env = setEnv(c.Env, k, v)
+			c.Env = SetEnv(c.Env, k, v)
 		}
 	}
 	if o.WorkingDir != "" {
