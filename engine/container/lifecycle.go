@@ -84,7 +84,14 @@ func SpawnMonitor(cmd *exec.Cmd, attach *os.File) (*Monitor, error) {
 func (m *Monitor) Abort() {
 	m.goW.Close()
 	m.syncR.Close()
-	_ = m.cmd.Process.Release()
+	m.reap()
+}
+
+// reap waits for the monitor in the background, so that a long-lived
+// caller (the API service) keeps no zombie of it; a short-lived one exits
+// first, and the monitor is init's.
+func (m *Monitor) reap() {
+	go func() { _ = m.cmd.Wait() }()
 }
 
 // Start mounts the container's rootfs, sets up its network, and hands it
@@ -133,7 +140,7 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 	monitor.goW.Close()
 	defer monitor.syncR.Close()
 	reply, _ := io.ReadAll(monitor.syncR)
-	_ = monitor.cmd.Process.Release()
+	monitor.reap()
 	if msg, ok := bytes.CutPrefix(reply, []byte("ok")); ok && len(bytes.TrimSpace(msg)) == 0 {
 		return c.Reload()
 	}
