@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	units "github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/engine/container"
@@ -216,24 +217,10 @@ func containerPruneCommand() *cli.Command {
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask (berth never asks)"}},
 		Action: func(c *cli.Context) error {
 			return withEnv(c, func(e *env) error {
-				all, err := container.List(e.store)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(c.App.Writer, "Deleted Containers:")
-				for _, ctr := range all {
-					if err := container.Refresh(c.Context, e.store, ctr); err != nil {
-						return err
-					}
-					if ctr.Status != container.Exited && ctr.Status != container.Created {
-						continue
-					}
-					if err := container.Remove(c.Context, e.store, ctr, false); err != nil {
-						return err
-					}
-					fmt.Fprintln(c.App.Writer, ctr.ID)
-				}
-				return nil
+				ids, freed, err := container.Prune(c.Context, e.store)
+				printDeleted(c, "Deleted Containers:", ids)
+				fmt.Fprintln(c.App.Writer, "Total reclaimed space:", units.HumanSizeWithPrecision(float64(freed), 3))
+				return err
 			})
 		},
 	}

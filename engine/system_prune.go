@@ -37,26 +37,10 @@ func systemPruneCommand() *cli.Command {
 // address leases.
 func systemPrune(c *cli.Context, e *env) error {
 	ctx := c.Context
-	all, err := container.List(e.store)
-	if err != nil {
-		return err
-	}
-	var removed []string
 	var errs []error
-	for _, ctr := range all {
-		// Refresh also cleans up after a monitor that was killed.
-		if err := container.Refresh(ctx, e.store, ctr); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if ctr.Status != container.Exited && ctr.Status != container.Created {
-			continue
-		}
-		if err := container.Remove(ctx, e.store, ctr, false); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		removed = append(removed, ctr.ID)
+	removed, freed, err := container.Prune(ctx, e.store)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	printDeleted(c, "Deleted Containers:", removed)
 
@@ -73,7 +57,6 @@ func systemPrune(c *cli.Context, e *env) error {
 	}
 	printDeleted(c, "Deleted Networks:", names)
 
-	var freed int64
 	if c.Bool("volumes") {
 		vs, err := openVolumeStore(e.cfg.Storage.Root)
 		if err != nil {
