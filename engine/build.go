@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -200,29 +201,13 @@ func openContext(c *cli.Context, e *env, o *build.Options) error {
 
 // tarContext extracts a tar context and reads its Dockerfile (and
 // ignore files) from it.
-func tarContext(o *build.Options, data []byte, file, tmp string) error {
-	ctx, err := build.OpenTar(strings.NewReader(string(data)), tmp)
-	if err != nil {
-		return err
-	}
+func tarContext(o *build.Options, data []byte, file, tmp string) (err error) {
+	o.Context, o.Dockerfile, err = build.OpenTarContext(bytes.NewReader(data), file, tmp)
 	if file == "" {
 		file = "Dockerfile"
 	}
-	if o.Dockerfile, err = ctx.ReadFile(file); err != nil {
-		ctx.Close()
-		return fmt.Errorf("read the Dockerfile %s from the context: %w", file, err)
-	}
 	o.DockerfileName = filepath.Base(file)
-	ignore := file + ".dockerignore"
-	if _, err := ctx.ReadFile(ignore); err != nil {
-		ignore = ".dockerignore"
-	}
-	if err := ctx.UseIgnoreFile(ignore); err != nil {
-		ctx.Close()
-		return err
-	}
-	o.Context = ctx
-	return nil
+	return err
 }
 
 // readStdin reads stdin and tells whether it is a tar.

@@ -80,6 +80,35 @@ func OpenTar(r io.Reader, tmpDir string) (c *Context, err error) {
 	return &Context{Dir: dir, temp: true}, nil
 }
 
+// OpenTarContext extracts a tar context under tmpDir and reads from it
+// the Dockerfile file ("" is "Dockerfile") and its ignore file (the
+// Dockerfile's own NAME.dockerignore before .dockerignore).
+func OpenTarContext(r io.Reader, file, tmpDir string) (c *Context, dockerfile []byte, err error) {
+	c, err = OpenTar(r, tmpDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if file == "" {
+		file = "Dockerfile"
+	}
+	if dockerfile, err = c.ReadFile(file); err != nil {
+		return nil, nil, fmt.Errorf("read the Dockerfile %s from the context: %w", file, err)
+	}
+	ignore := file + ".dockerignore"
+	if _, err := c.ReadFile(ignore); err != nil {
+		ignore = ".dockerignore"
+	}
+	if err := c.UseIgnoreFile(ignore); err != nil {
+		return nil, nil, err
+	}
+	return c, dockerfile, nil
+}
+
 // SetIgnore reads a .dockerignore's text.
 func (c *Context) setIgnore(text []byte) error {
 	if text == nil {
