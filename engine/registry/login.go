@@ -54,9 +54,22 @@ func (c *Client) ParseRegistry(host string) (name.Registry, error) {
 	return ref.Context().Registry, nil
 }
 
-// Login checks the credentials against the registry (basic auth or a bearer
-// token exchange) and stores them in the credentials file.
+// Login checks the credentials against the registry and stores them in
+// the credentials file.
 func (c *Client) Login(ctx context.Context, reg name.Registry, user, password string) error {
+	if err := c.CheckLogin(ctx, reg, user, password); err != nil {
+		return err
+	}
+	return editAuthFile(func(auths map[string]json.RawMessage) error {
+		entry, _ := json.Marshal(map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))})
+		auths[authKey(reg)] = entry
+		return nil
+	})
+}
+
+// CheckLogin checks the credentials against the registry (basic auth or a
+// bearer token exchange), storing nothing.
+func (c *Client) CheckLogin(ctx context.Context, reg name.Registry, user, password string) error {
 	auth := authn.FromConfig(authn.AuthConfig{Username: user, Password: password})
 	rt, err := transport.NewWithContext(ctx, reg, auth, c.transport(reg), []string{reg.Scope(transport.PullScope)})
 	if err != nil {
@@ -84,11 +97,7 @@ func (c *Client) Login(ctx context.Context, reg name.Registry, user, password st
 	default:
 		return fmt.Errorf("log in to %s: %s", reg.RegistryStr(), resp.Status)
 	}
-	return editAuthFile(func(auths map[string]json.RawMessage) error {
-		entry, _ := json.Marshal(map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + password))})
-		auths[authKey(reg)] = entry
-		return nil
-	})
+	return nil
 }
 
 // ErrNotLoggedIn is returned by Logout when there are no stored credentials.

@@ -27,6 +27,16 @@ func New(cfg *config.Config) *Client {
 	return &Client{cfg: cfg, keychain: authn.DefaultKeychain}
 }
 
+// WithAuth is a client that uses auth, for every registry, before the
+// credentials file: the Engine API's X-Registry-Auth.
+func (c *Client) WithAuth(auth authn.AuthConfig) *Client {
+	return &Client{cfg: c.cfg, keychain: authn.NewMultiKeychain(fixedKeychain{authn.FromConfig(auth)}, c.keychain)}
+}
+
+type fixedKeychain struct{ auth authn.Authenticator }
+
+func (k fixedKeychain) Resolve(authn.Resource) (authn.Authenticator, error) { return k.auth, nil }
+
 // hostOf is the host[:port] a reference names, as berth.conf spells it.
 func hostOf(ref name.Reference) string {
 	h := ref.Context().RegistryStr()
