@@ -201,6 +201,9 @@ type ReadOptions struct {
 	Match func(*Event) bool
 	// Poll is how often a follower looks for new events (default 100ms).
 	Poll time.Duration
+	// Ready, when not nil, is called once the log is open where reading
+	// starts: an event appended after it returns is not missed.
+	Ready func()
 }
 
 // Read calls fn for every event of the log in runRoot that o picks, in
@@ -240,6 +243,9 @@ func Read(ctx context.Context, runRoot string, o ReadOptions, fn func(*Event) er
 			f.Close()
 		}
 	}()
+	if o.Ready != nil {
+		o.Ready()
+	}
 	for {
 		if f != nil {
 			stop, err := r.drain(f)
