@@ -122,7 +122,7 @@ func containerCommands() []*cli.Command {
 		rmCommand(), psCommand(), logsCommand(), waitCommand(), attachCommand(), monitorCommandDef(),
 		bundleCommand(),
 		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
-		cpCommand(), commitCommand(), exportCommand(), eventsCommand(),
+		cpCommand(), diffCommand(), commitCommand(), exportCommand(), eventsCommand(),
 		{Name: "container", Usage: "manage containers", Subcommands: containerSubcommands()},
 	}
 }
@@ -134,7 +134,7 @@ func containerSubcommands() []*cli.Command {
 		rmCommand(), renamed(psCommand(), "ls", "list"), logsCommand(), waitCommand(), attachCommand(),
 		inspectCommand("container"), containerPruneCommand(),
 		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
-		cpCommand(), commitCommand(), exportCommand(),
+		cpCommand(), diffCommand(), commitCommand(), exportCommand(),
 	}
 }
 

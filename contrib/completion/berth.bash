@@ -6,8 +6,8 @@
 # completed as well as the default one. Source it, or install it as
 # /usr/share/bash-completion/completions/berth.
 
-__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp commit export events build builder container image system volume network"
-__berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp commit export"
+__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp diff commit export events build builder container image system volume network"
+__berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp diff commit export"
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
 __berth_sub_builder="prune"
 __berth_sub_system="df prune service"
@@ -25,6 +25,8 @@ __berth_flags() {
 	"image build") echo "--tag -t --file -f --build-arg --target --no-cache --pull --label --platform --quiet -q --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime --help" ;;
 	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
 	"commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
+	"diff") echo " --help" ;;
+	"container diff") echo " --help" ;;
 	"container attach") echo "--no-stdin --sig-proxy --help" ;;
 	"container commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"container cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
@@ -255,6 +257,8 @@ __berth_args() {
 	"image build") echo "dir -" ;;
 	"bundle") echo "img dir" ;;
 	"commit") echo "ctr img" ;;
+	"diff") echo "ctr -" ;;
+	"container diff") echo "ctr -" ;;
 	"container attach") echo "ctr -" ;;
 	"container commit") echo "ctr img" ;;
 	"container cp") echo "cp cp" ;;

@@ -88,12 +88,20 @@ func (r *fsRoot) realPath(f *os.File) (string, error) {
 	return path.Clean("/" + rel), nil
 }
 
+// ErrNoSuchPath is a copy's source that does not exist.
+var ErrNoSuchPath = errors.New("no such file or directory")
+
+type noSuchPath string
+
+func (e noSuchPath) Error() string        { return string(e) }
+func (e noSuchPath) Is(target error) bool { return target == ErrNoSuchPath }
+
 // notFound words a missing path as docker does.
 func (r *fsRoot) notFound(p string) error {
 	if r.what != "" {
-		return fmt.Errorf("could not find the file %s in %s", p, r.what)
+		return noSuchPath(fmt.Sprintf("could not find the file %s in %s", p, r.what))
 	}
-	return fmt.Errorf("lstat %s: no such file or directory", p)
+	return noSuchPath(fmt.Sprintf("lstat %s: no such file or directory", p))
 }
 
 // withRootfs mounts c's rootfs (a running container's is mounted already:
