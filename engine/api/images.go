@@ -25,21 +25,40 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) {
 	if ref := r.URL.Query().Get("filter"); ref != "" {
 		filters = append(filters, "reference="+ref)
 	}
-	list, err := image.List(s.o.Store, filters)
+	out, err := s.imageSummaries(filters, boolParam(r, "shared-size"))
 	if err != nil {
 		fail(w, badRequest("%v", err))
 		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// imageSummaries lists the images filters pick; SharedSize is computed
+// when asked (it is -1 otherwise, as docker's).
+func (s *Server) imageSummaries(filters []string, shared bool) ([]mimage.Summary, error) {
+	list, err := image.List(s.o.Store, filters)
+	if err != nil {
+		return nil, err
+	}
+	var sizes map[string]int64
+	if shared {
+		if sizes, err = image.SharedSizes(s.o.Store); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]mimage.Summary, 0, len(list))
 	for _, sum := range list {
 		m := mimage.Summary{ID: "sha256:" + sum.ID, Created: sum.Created.Unix(), Size: sum.Size, Labels: sum.Labels,
 			Containers: int64(sum.Containers), SharedSize: -1, RepoTags: []string{}, RepoDigests: []string{}}
+		if shared {
+			m.SharedSize = sizes[sum.ID]
+		}
 		if img, err := s.o.Store.Image(sum.ID); err == nil {
 			m.RepoTags, m.RepoDigests = image.RepoNames(img)
 		}
 		out = append(out, m)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // imageGet serves GET /images/NAME/json (NAME may hold slashes).
@@ -68,8 +87,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, resp)
+	case "history":
+		s.imageHistory(w, name)
+	case "get":
+		s.imageSave(w, r, []string{name})
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve GET /images/{name}/%s yet", op))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve GET /images/{name}/%s", op))
 	}
 }
 
@@ -145,8 +168,10 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusCreated)
+	case "push":
+		s.imagePush(w, r, name)
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve POST /images/{name}/%s yet", op))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("page not found: berth does not serve POST /images/{name}/%s", op))
 	}
 }
 
@@ -178,12 +203,17 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		o.Platform = plat
 	}
+	reg, err := s.registryFor(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	prog := &jsonProgress{w: w}
 	o.Progress = prog
 	prog.send(jsonstream.Message{Status: "Pulling from " + ref})
-	img, err := image.Pull(r.Context(), s.o.Store, s.o.Registry, ref, o)
+	img, err := image.Pull(r.Context(), s.o.Store, reg, ref, o)
 	if err != nil {
 		msg := image.Explain(err).Error()
 		prog.send(jsonstream.Message{Error: &jsonstream.Error{Message: msg}})
@@ -195,10 +225,12 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 	prog.send(jsonstream.Message{Status: "Status: Downloaded newer image for " + ref})
 }
 
-// jsonProgress reports a pull as docker's JSON message stream.
+// jsonProgress reports a pull or a push as docker's JSON message stream.
 type jsonProgress struct {
 	mu sync.Mutex
 	w  io.Writer
+	// push words the layers' progress as docker's push does.
+	push bool
 }
 
 func (p *jsonProgress) send(m jsonstream.Message) {
@@ -213,8 +245,12 @@ func (p *jsonProgress) send(m jsonstream.Message) {
 func (p *jsonProgress) Layer(digest string, size int64) image.LayerProgress {
 	id := strings.TrimPrefix(digest, "sha256:")
 	id = id[:min(12, len(id))]
-	p.send(jsonstream.Message{ID: id, Status: "Pulling fs layer"})
-	return &layerProgress{p: p, id: id, total: size}
+	start, moving := "Pulling fs layer", "Downloading"
+	if p.push {
+		start, moving = "Preparing", "Pushing"
+	}
+	p.send(jsonstream.Message{ID: id, Status: start})
+	return &layerProgress{p: p, id: id, total: size, moving: moving}
 }
 
 type layerProgress struct {
@@ -222,6 +258,7 @@ type layerProgress struct {
 	id      string
 	total   int64
 	current int64
+	moving  string
 }
 
 func (l *layerProgress) Reader(r io.Reader) io.Reader { return &countReader{r: r, l: l} }
@@ -238,6 +275,133 @@ type countReader struct {
 func (c *countReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.l.current += int64(n)
-	c.l.p.send(jsonstream.Message{ID: c.l.id, Status: "Downloading", Progress: &jsonstream.Progress{Current: c.l.current, Total: c.l.total}})
+	c.l.p.send(jsonstream.Message{ID: c.l.id, Status: c.l.moving, Progress: &jsonstream.Progress{Current: c.l.current, Total: c.l.total}})
 	return n, err
+}
+
+func (s *Server) imageHistory(w http.ResponseWriter, name string) {
+	img, ok := s.findImage(w, name)
+	if !ok {
+		return
+	}
+	list, err := image.History(s.o.Store, img)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	out := make([]mimage.HistoryResponseItem, len(list))
+	for i, h := range list {
+		id := h.ID
+		if id != "<missing>" {
+			id = "sha256:" + id
+		}
+		tags := h.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		out[i] = mimage.HistoryResponseItem{ID: id, Created: h.Created.Unix(), CreatedBy: h.CreatedBy, Size: h.Size, Comment: h.Comment, Tags: tags}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// imageSaveAll is GET /images/get?names=A&names=B.
+func (s *Server) imageSaveAll(w http.ResponseWriter, r *http.Request) {
+	names := r.URL.Query()["names"]
+	if len(names) == 0 {
+		writeError(w, http.StatusBadRequest, "names is required")
+		return
+	}
+	s.imageSave(w, r, names)
+}
+
+// imageSave writes the images as a docker-archive tar.
+func (s *Server) imageSave(w http.ResponseWriter, r *http.Request, names []string) {
+	for _, n := range names {
+		if _, ok := s.findImage(w, n); !ok {
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	// Save resolves every name before it writes; a failure after the
+	// first byte can only cut the stream, which the client sees.
+	_ = image.Save(r.Context(), s.o.Store, names, image.DockerArchive, w)
+}
+
+// imageLoad is POST /images/load: a docker-archive or OCI archive in the
+// body, answered with docker's "Loaded image" stream.
+func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request) {
+	names, err := image.Load(r.Context(), s.o.Store, r.Body)
+	if err != nil && len(names) == 0 {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	prog := &jsonProgress{w: w}
+	for _, n := range names {
+		what := "Loaded image: "
+		if strings.HasPrefix(n, "sha256:") {
+			what = "Loaded image ID: "
+		}
+		prog.send(jsonstream.Message{Stream: what + n + "\n"})
+	}
+	if err != nil {
+		prog.send(jsonstream.Message{Error: &jsonstream.Error{Message: err.Error()}})
+	}
+}
+
+// imagePush is POST /images/NAME/push?tag=T, streaming docker's progress.
+func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, name string) {
+	if tag := r.URL.Query().Get("tag"); tag != "" {
+		name += ":" + tag
+	}
+	if _, ok := s.findImage(w, name); !ok {
+		return
+	}
+	reg, err := s.registryFor(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	prog := &jsonProgress{w: w, push: true}
+	prog.send(jsonstream.Message{Status: "The push refers to repository [" + name + "]"})
+	pushed, err := image.Push(r.Context(), s.o.Store, reg, name, "", image.PushOptions{Progress: prog})
+	if err != nil {
+		prog.send(jsonstream.Message{Error: &jsonstream.Error{Message: image.Explain(err).Error()}})
+		return
+	}
+	prog.send(jsonstream.Message{Status: fmt.Sprintf("%s: digest: %s size: %d", pushed.Ref.Identifier(), pushed.Digest, pushed.Size)})
+}
+
+// imagePrune is POST /images/prune: dangling images, or with the filter
+// dangling=false all that no container uses.
+func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	all := false
+	for _, f := range filters {
+		switch f {
+		case "dangling=false", "dangling=0":
+			all = true
+		case "dangling=true", "dangling=1":
+		default:
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid filter %q: berth prunes images by dangling only", f))
+			return
+		}
+	}
+	ids, freed, err := image.Prune(s.o.Store, all)
+	if err != nil && len(ids) == 0 {
+		fail(w, err)
+		return
+	}
+	out := mimage.PruneReport{ImagesDeleted: []mimage.DeleteResponse{}, SpaceReclaimed: uint64(freed)}
+	for _, id := range ids {
+		out.ImagesDeleted = append(out.ImagesDeleted, mimage.DeleteResponse{Deleted: "sha256:" + id})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -114,6 +114,10 @@ func (s *Server) routes() {
 	m.HandleFunc("HEAD /_ping", s.ping)
 	m.HandleFunc("GET /version", s.version)
 	m.HandleFunc("GET /info", s.info)
+	m.HandleFunc("GET /events", s.events)
+	m.HandleFunc("GET /system/df", s.systemDf)
+	m.HandleFunc("POST /auth", s.auth)
+	m.HandleFunc("POST /build", s.build)
 
 	m.HandleFunc("GET /containers/json", s.containerList)
 	m.HandleFunc("POST /containers/create", s.containerCreate)
@@ -127,6 +131,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /containers/{id}/logs", s.containerLogs)
 	m.HandleFunc("POST /containers/{id}/attach", s.containerAttach)
 	m.HandleFunc("POST /containers/{id}/resize", s.containerResize)
+	m.HandleFunc("GET /containers/{id}/stats", s.containerStats)
+	m.HandleFunc("HEAD /containers/{id}/archive", s.archiveHead)
+	m.HandleFunc("GET /containers/{id}/archive", s.archiveGet)
+	m.HandleFunc("PUT /containers/{id}/archive", s.archivePut)
+	m.HandleFunc("GET /containers/{id}/changes", s.containerChanges)
+	m.HandleFunc("POST /containers/prune", s.containerPrune)
 
 	m.HandleFunc("POST /containers/{id}/pause", s.containerPause)
 	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
@@ -140,6 +150,9 @@ func (s *Server) routes() {
 
 	m.HandleFunc("GET /images/json", s.imageList)
 	m.HandleFunc("POST /images/create", s.imageCreate)
+	m.HandleFunc("POST /images/load", s.imageLoad)
+	m.HandleFunc("POST /images/prune", s.imagePrune)
+	m.HandleFunc("GET /images/get", s.imageSaveAll)
 	m.HandleFunc("GET /images/{name...}", s.imageGet)
 	m.HandleFunc("DELETE /images/{name...}", s.imageDelete)
 	m.HandleFunc("POST /images/{name...}", s.imagePost)

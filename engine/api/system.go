@@ -18,6 +18,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
 	h.Set("Pragma", "no-cache")
 	h.Set("Docker-Experimental", "false")
+	// The classic builder's API: clients then send POST /build, not a
+	// buildkit session.
+	h.Set("Builder-Version", "1")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	if r.Method == http.MethodHead {
 		h.Set("Content-Length", "0")

@@ -21,6 +21,11 @@ type service struct {
 	// cli is the docker client the test drives it with.
 	cli  string
 	sock string
+	// dockerConfig, when set, is the docker CLI's DOCKER_CONFIG instead of
+	// the engine's.
+	dockerConfig string
+	// env is added to the docker CLI's environment.
+	env []string
 	// done is closed when the service has exited.
 	done chan struct{}
 	http *http.Client
@@ -41,10 +46,7 @@ func startService(t *testing.T, e *engine, args ...string) *service {
 		_ = cmd.Process.Signal(os.Interrupt)
 		<-done
 	})
-	s := &service{sock: sock, done: done, http: &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}}
+	s := &service{sock: sock, done: done, http: unixClient(sock)}
 	// The socket exists once the service listens.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -64,11 +66,24 @@ func startService(t *testing.T, e *engine, args ...string) *service {
 	}
 }
 
+// unixClient is an HTTP client of the socket sock.
+func unixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+}
+
 // docker runs the docker CLI against the service.
 func (s *service) docker(t *testing.T, e *engine, stdin string, args ...string) result {
 	t.Helper()
 	c := exec.Command(s.cli, args...)
-	c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+e.DockerConfig)
+	conf := e.DockerConfig
+	if s.dockerConfig != "" {
+		conf = s.dockerConfig
+	}
+	c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+conf)
+	c.Env = append(c.Env, s.env...)
 	if stdin != "" {
 		c.Stdin = strings.NewReader(stdin)
 	}
