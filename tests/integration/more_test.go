@@ -27,6 +27,14 @@ func TestEventsOOM(t *testing.T) {
 	s.Linux.CgroupsPath = "/berth-test-" + idSalt + "-events-oom"
 	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(32 << 20)), Swap: ptr(int64(32 << 20))}
 	id, _ := e.start(s)
+	// The container's /dev/shm is opened while its process surely lives
+	// (it waits for the trigger): a path through /proc/PID would be gone
+	// once the kernel has killed it.
+	shm, err := os.OpenRoot("/proc/" + strconv.Itoa(e.state(id).Pid) + "/root/dev/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shm.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cmd := e.command(ctx, "--root", e.root, "events", "--interval", "1s", id)
@@ -39,12 +47,15 @@ func TestEventsOOM(t *testing.T) {
 	}
 	defer cmd.Wait()
 	defer cancel()
-	goFile := "/proc/" + strconv.Itoa(e.state(id).Pid) + "/root/dev/shm/go"
+	triggered := false
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		// The first stats line shows events has its starting count.
-		if strings.Contains(sc.Text(), `"type":"stats"`) {
-			writeFile(t, goFile, "", 0o644)
+		if !triggered && strings.Contains(sc.Text(), `"type":"stats"`) {
+			if err := shm.WriteFile("go", nil, 0o644); err != nil {
+				t.Fatalf("trigger the allocation: %v", err)
+			}
+			triggered = true
 		}
 		if strings.Contains(sc.Text(), `"type":"oom"`) {
 			return
