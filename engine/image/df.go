@@ -29,13 +29,9 @@ func DiskUsage(s storage.Store) ([]Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	layers, err := s.Layers()
+	_, byID, err := layerIndex(s)
 	if err != nil {
-		return nil, fmt.Errorf("list layers: %w", err)
-	}
-	byID := make(map[string]storage.Layer, len(layers))
-	for _, l := range layers {
-		byID[l.ID] = l
+		return nil, err
 	}
 	images := Usage{Type: "Images", Total: len(imgs)}
 	activeLayers := map[string]bool{}
@@ -83,13 +79,9 @@ func DiskUsage(s storage.Store) ([]Usage, error) {
 // CacheLayers are the layers no image or container uses: what builds
 // left (their cache), children before their parents.
 func CacheLayers(s storage.Store) ([]storage.Layer, error) {
-	layers, err := s.Layers()
+	layers, byID, err := layerIndex(s)
 	if err != nil {
-		return nil, fmt.Errorf("list layers: %w", err)
-	}
-	byID := make(map[string]storage.Layer, len(layers))
-	for _, l := range layers {
-		byID[l.ID] = l
+		return nil, err
 	}
 	used := map[string]bool{}
 	mark := func(id string) {
@@ -136,13 +128,9 @@ func SharedSizes(s storage.Store) (map[string]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list images: %w", err)
 	}
-	layers, err := s.Layers()
+	_, byID, err := layerIndex(s)
 	if err != nil {
-		return nil, fmt.Errorf("list layers: %w", err)
-	}
-	byID := make(map[string]storage.Layer, len(layers))
-	for _, l := range layers {
-		byID[l.ID] = l
+		return nil, err
 	}
 	users := map[string]int{}
 	for _, img := range imgs {
@@ -161,4 +149,18 @@ func SharedSizes(s storage.Store) (map[string]int64, error) {
 		out[img.ID] = n
 	}
 	return out, nil
+}
+
+// layerIndex lists the store's layers and indexes them by ID, for walks up
+// their parents.
+func layerIndex(s storage.Store) ([]storage.Layer, map[string]storage.Layer, error) {
+	layers, err := s.Layers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list layers: %w", err)
+	}
+	byID := make(map[string]storage.Layer, len(layers))
+	for _, l := range layers {
+		byID[l.ID] = l
+	}
+	return layers, byID, nil
 }
