@@ -19,16 +19,10 @@ import (
 // files and on images: cp both ways, diff, stats, events, system df,
 // history, save and load, and the prunes.
 func TestAPIFiles(t *testing.T) {
-	for _, cli := range dockerCLIs(t) {
-		t.Run(strings.ReplaceAll(cli, "/", "_"), func(t *testing.T) { testAPIFiles(t, cli) })
-	}
+	eachDockerCLI(t, testAPIFiles)
 }
 
-func testAPIFiles(t *testing.T, cli string) {
-	e := newEngine(t)
-	withBusybox(t, e)
-	s := startService(t, e, "--time", "0")
-	s.cli = cli
+func testAPIFiles(t *testing.T, e *engine, s *service) {
 	since := fmt.Sprint(time.Now().Unix() - 1)
 	s.dockerOK(t, e, "run", "-d", "--name", "box", "--network", "none", "busybox", "sleep", "1000")
 
@@ -216,39 +210,33 @@ func TestAPIArchiveHostile(t *testing.T) {
 // builder: a COPY, a RUN, a build arg; the image runs; a failing RUN fails
 // the build.
 func TestAPIBuild(t *testing.T) {
-	for _, cli := range dockerCLIs(t) {
-		t.Run(strings.ReplaceAll(cli, "/", "_"), func(t *testing.T) {
-			e := newEngine(t)
-			withBusybox(t, e)
-			s := startService(t, e, "--time", "0")
-			s.cli = cli
-			dir := buildContext(t, map[string]string{
-				"Dockerfile":    "FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo \"built for $WHO\" >> /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
-				"hello.txt":     "hello\n",
-				"ignored":       "never sent\n",
-				".dockerignore": "ignored\n",
-			})
-			s.env = []string{"DOCKER_BUILDKIT=0"}
-			out := s.dockerOK(t, e, "build", "--network", "none", "--build-arg", "WHO=api", "-t", "built:1", "--iidfile", filepath.Join(dir, "iid"), dir)
-			if !strings.Contains(out, "Successfully tagged built:1") {
-				t.Errorf("docker build: %q", out)
-			}
-			iid := readHost(t, filepath.Join(dir, "iid"))
-			if got := strings.TrimSpace(e.ok("inspect", "--format", "{{.Id}}", "built:1")); "sha256:"+strings.TrimPrefix(got, "sha256:") != iid {
-				t.Errorf("--iidfile %q, image %q", iid, got)
-			}
-			if r := s.docker(t, e, "", "run", "--rm", "--network", "none", "built:1"); r.Stdout != "hello\nbuilt for api\n" {
-				t.Errorf("docker run of the built image: %q %q", r.Stdout, r.Stderr)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN exit 7\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if r := s.docker(t, e, "", "build", "--network", "none", dir); r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "7") {
-				t.Errorf("docker build of a failing RUN: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
-			}
-			noBuildLeftovers(t, e)
+	eachDockerCLI(t, func(t *testing.T, e *engine, s *service) {
+		dir := buildContext(t, map[string]string{
+			"Dockerfile":    "FROM busybox\nARG WHO=nobody\nCOPY hello.txt /hello.txt\nRUN echo \"built for $WHO\" >> /hello.txt\nCMD [\"cat\", \"/hello.txt\"]\n",
+			"hello.txt":     "hello\n",
+			"ignored":       "never sent\n",
+			".dockerignore": "ignored\n",
 		})
-	}
+		s.env = []string{"DOCKER_BUILDKIT=0"}
+		out := s.dockerOK(t, e, "build", "--network", "none", "--build-arg", "WHO=api", "-t", "built:1", "--iidfile", filepath.Join(dir, "iid"), dir)
+		if !strings.Contains(out, "Successfully tagged built:1") {
+			t.Errorf("docker build: %q", out)
+		}
+		iid := readHost(t, filepath.Join(dir, "iid"))
+		if got := strings.TrimSpace(e.ok("inspect", "--format", "{{.Id}}", "built:1")); "sha256:"+strings.TrimPrefix(got, "sha256:") != iid {
+			t.Errorf("--iidfile %q, image %q", iid, got)
+		}
+		if r := s.docker(t, e, "", "run", "--rm", "--network", "none", "built:1"); r.Stdout != "hello\nbuilt for api\n" {
+			t.Errorf("docker run of the built image: %q %q", r.Stdout, r.Stderr)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\nRUN exit 7\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.docker(t, e, "", "build", "--network", "none", dir); r.Code == 0 || !strings.Contains(r.Stderr+r.Stdout, "7") {
+			t.Errorf("docker build of a failing RUN: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
+		}
+		noBuildLeftovers(t, e)
+	})
 }
 
 // TestAPIRegistry logs in through POST /auth and pushes with the
@@ -256,34 +244,28 @@ func TestAPIBuild(t *testing.T) {
 // credentials file stays empty.
 func TestAPIRegistry(t *testing.T) {
 	reg := registry.Start(t, registry.Options{Auth: true})
-	for _, cli := range dockerCLIs(t) {
-		t.Run(strings.ReplaceAll(cli, "/", "_"), func(t *testing.T) {
-			e := newEngine(t)
-			withBusybox(t, e)
-			s := startService(t, e, "--time", "0")
-			s.cli = cli
-			s.dockerConfig = t.TempDir()
-			if r := s.docker(t, e, "wrong\n", "login", "-u", reg.User, "--password-stdin", reg.Host); r.Code == 0 {
-				t.Errorf("docker login with a wrong password: exit 0")
-			}
-			if r := s.docker(t, e, reg.Password+"\n", "login", "-u", reg.User, "--password-stdin", reg.Host); r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
-				t.Fatalf("docker login: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
-			}
-			ref := reg.Ref("api/" + strings.Trim(strings.ReplaceAll(cli, "/", "-"), "-") + ":1")
-			s.dockerOK(t, e, "tag", "busybox", ref)
-			if out := s.dockerOK(t, e, "push", ref); !strings.Contains(out, "digest: sha256:") {
-				t.Errorf("docker push: %q", out)
-			}
-			if _, err := os.Stat(filepath.Join(e.DockerConfig, "config.json")); err == nil {
-				t.Errorf("the service stored credentials")
-			}
-			s.dockerOK(t, e, "rmi", ref)
-			s.dockerOK(t, e, "pull", ref)
-			if out := e.ok("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref) {
-				t.Errorf("after docker pull: %q", out)
-			}
-		})
-	}
+	eachDockerCLI(t, func(t *testing.T, e *engine, s *service) {
+		s.dockerConfig = t.TempDir()
+		if r := s.docker(t, e, "wrong\n", "login", "-u", reg.User, "--password-stdin", reg.Host); r.Code == 0 {
+			t.Errorf("docker login with a wrong password: exit 0")
+		}
+		if r := s.docker(t, e, reg.Password+"\n", "login", "-u", reg.User, "--password-stdin", reg.Host); r.Code != 0 || !strings.Contains(r.Stdout, "Login Succeeded") {
+			t.Fatalf("docker login: exit %d %q %q", r.Code, r.Stdout, r.Stderr)
+		}
+		ref := reg.Ref("api/" + strings.Trim(strings.ReplaceAll(s.cli, "/", "-"), "-") + ":1")
+		s.dockerOK(t, e, "tag", "busybox", ref)
+		if out := s.dockerOK(t, e, "push", ref); !strings.Contains(out, "digest: sha256:") {
+			t.Errorf("docker push: %q", out)
+		}
+		if _, err := os.Stat(filepath.Join(e.DockerConfig, "config.json")); err == nil {
+			t.Errorf("the service stored credentials")
+		}
+		s.dockerOK(t, e, "rmi", ref)
+		s.dockerOK(t, e, "pull", ref)
+		if out := e.ok("images", "--format", "{{.Repository}}:{{.Tag}}"); !strings.Contains(out, ref) {
+			t.Errorf("after docker pull: %q", out)
+		}
+	})
 }
 
 // TestAPISocketActivation checks the unit files of contrib/systemd and

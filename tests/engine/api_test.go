@@ -125,6 +125,20 @@ func dockerCLIs(t *testing.T) []string {
 	return out
 }
 
+// eachDockerCLI runs f as a subtest per docker CLI, each with its own
+// engine that holds busybox and a service the CLI talks to.
+func eachDockerCLI(t *testing.T, f func(t *testing.T, e *engine, s *service)) {
+	for _, cli := range dockerCLIs(t) {
+		t.Run(strings.ReplaceAll(cli, "/", "_"), func(t *testing.T) {
+			e := newEngine(t)
+			withBusybox(t, e)
+			s := startService(t, e, "--time", "0")
+			s.cli = cli
+			f(t, e, s)
+		})
+	}
+}
+
 // request sends one API request and returns the status and body.
 func (s *service) request(t *testing.T, method, path, body string) (int, string) {
 	t.Helper()
@@ -145,16 +159,10 @@ func (s *service) request(t *testing.T, method, path, body string) (int, string)
 }
 
 func TestAPIDockerCLI(t *testing.T) {
-	for _, cli := range dockerCLIs(t) {
-		t.Run(strings.ReplaceAll(cli, "/", "_"), func(t *testing.T) { testDockerCLI(t, cli) })
-	}
+	eachDockerCLI(t, testDockerCLI)
 }
 
-func testDockerCLI(t *testing.T, cli string) {
-	e := newEngine(t)
-	withBusybox(t, e)
-	s := startService(t, e, "--time", "0")
-	s.cli = cli
+func testDockerCLI(t *testing.T, e *engine, s *service) {
 	if out := s.dockerOK(t, e, "version", "--format", "{{.Server.Os}}"); out != "linux\n" {
 		t.Errorf("docker version: %q", out)
 	}
