@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-containers/berth/tests/terminal"
 )
 
 const (
@@ -134,9 +136,9 @@ func (c cli) mustRun(t *testing.T, args ...string) string {
 }
 
 // startOnPty starts the program with args on a terminal of its own.
-func (c cli) startOnPty(t *testing.T, args ...string) *ptyCommand {
+func (c cli) startOnPty(t *testing.T, args ...string) *terminal.Command {
 	t.Helper()
-	return startOnPty(t, c.program, c.args(args...), c.env)
+	return terminal.Start(t, c.program, c.args(args...), c.env)
 }
 
 // runtimeCLI runs the OCI runtime binary on the containers whose state a

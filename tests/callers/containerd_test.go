@@ -204,9 +204,9 @@ func (r *ctrRuntime) testExec(t *testing.T) {
 	// ctr sizes the process's terminal from its own (24x80) and copies what
 	// is typed to it; the echoed input shows neither "24 80" nor "42".
 	p := r.d.ctr.startOnPty(t, r.execArgs("--tty", "--exec-id", "tty", id, "sh")...)
-	p.expect(t, "# ", 10*time.Second)
-	p.send(t, "tty; stty size; echo $((6*7)); exit 4\r")
-	code, out := p.wait(t, 10*time.Second)
+	p.Expect(t, "# ", 10*time.Second)
+	p.Send(t, "tty; stty size; echo $((6*7)); exit 4\r")
+	code, out := p.Wait(t, 10*time.Second)
 	// The only terminal in the container is the exec's: /dev/pts/0.
 	for _, want := range []string{"/dev/pts/0", "24 80", "42"} {
 		if !containsLine(out, want) {
@@ -338,7 +338,7 @@ func (r *ctrRuntime) testPs(t *testing.T) {
 func (r *ctrRuntime) testRunTTY(t *testing.T) {
 	id := r.id("run-tty")
 	p := r.d.ctr.startOnPty(t, r.runArgs("--rm", "--tty", busyboxImage, id, "sh", "-c", "tty; echo hello; exit 6")...)
-	code, out := p.wait(t, 20*time.Second)
+	code, out := p.Wait(t, 20*time.Second)
 	for _, want := range []string{"/dev/pts/0", "hello"} {
 		if !containsLine(out, want) {
 			t.Errorf("ctr run --tty: terminal lacks a line %q; output: %q", want, out)

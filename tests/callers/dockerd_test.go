@@ -144,7 +144,7 @@ func (r *dockerRuntime) testExecPauseRemove(t *testing.T) {
 		t.Errorf("docker exec -t tty: stdout %q, want a /dev/pts tty ending in \\r\\n", out)
 	}
 	// exec -it from a terminal: what is typed reaches the shell.
-	if code, out := r.startOnPty(t, "exec", "-it", name, "sh").shell(t, 4); code != 4 {
+	if code, out := r.startOnPty(t, "exec", "-it", name, "sh").Shell(t, 4); code != 4 {
 		t.Errorf("docker exec -it sh: exit %d, want 4; output: %q", code, out)
 	}
 

@@ -156,7 +156,7 @@ func (r *podmanRuntime) testExecStop(t *testing.T) {
 	r.assertExecEcho(t, name)
 	// exec -it: conmon has the runtime send it the terminal's master on
 	// --console-socket; what is typed here reaches the shell through it.
-	if code, out := r.startOnPty(t, "exec", "-it", name, "sh").shell(t, 4); code != 4 || !strings.Contains(out, "/dev/pts/") {
+	if code, out := r.startOnPty(t, "exec", "-it", name, "sh").Shell(t, 4); code != 4 || !strings.Contains(out, "/dev/pts/") {
 		t.Errorf("podman exec -it sh: exit %d, want 4, with a /dev/pts tty; output: %q", code, out)
 	}
 
@@ -241,7 +241,7 @@ func (r *podmanRuntime) testUpdate(t *testing.T) {
 }
 
 func (r *podmanRuntime) testRunTTY(t *testing.T) {
-	code, out := r.startOnPty(t, r.runArgs("run-tty", "-it", "--rm", busyboxImage, "sh")...).shell(t, 5)
+	code, out := r.startOnPty(t, r.runArgs("run-tty", "-it", "--rm", busyboxImage, "sh")...).Shell(t, 5)
 	id := r.id(t, "run-tty")
 	if code != 5 || !strings.Contains(out, "/dev/pts/") {
 		t.Errorf("podman run -it sh: exit %d, want 5, with a /dev/pts tty; output: %q", code, out)

@@ -74,16 +74,20 @@ func unixClient(sock string) *http.Client {
 		}}}
 }
 
-// docker runs the docker CLI against the service.
-func (s *service) docker(t *testing.T, e *engine, stdin string, args ...string) result {
-	t.Helper()
-	c := exec.Command(s.cli, args...)
+// dockerEnv is the docker CLI's environment for the service.
+func (s *service) dockerEnv(e *engine) []string {
 	conf := e.DockerConfig
 	if s.dockerConfig != "" {
 		conf = s.dockerConfig
 	}
-	c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+conf)
-	c.Env = append(c.Env, s.env...)
+	return append(append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+conf), s.env...)
+}
+
+// docker runs the docker CLI against the service.
+func (s *service) docker(t *testing.T, e *engine, stdin string, args ...string) result {
+	t.Helper()
+	c := exec.Command(s.cli, args...)
+	c.Env = s.dockerEnv(e)
 	if stdin != "" {
 		c.Stdin = strings.NewReader(stdin)
 	}

@@ -1,4 +1,6 @@
-package callers
+// Package terminal runs a command the way a person at a terminal runs it,
+// for tests of `-it` modes.
+package terminal
 
 import (
 	"bytes"
@@ -15,10 +17,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ptyCommand is a caller run the way a person at a terminal runs it: a
+// Command is a program run the way a person at a terminal runs it: a
 // new pseudo-terminal is its controlling terminal and its stdio. The `-it`
 // modes of podman and docker refuse to run without one.
-type ptyCommand struct {
+type Command struct {
 	cmd    *exec.Cmd
 	master console.Console
 	mu     sync.Mutex
@@ -27,7 +29,8 @@ type ptyCommand struct {
 	exited chan struct{} // closed when the command has exited
 }
 
-func startOnPty(t *testing.T, name string, args []string, env []string) *ptyCommand {
+// Start runs name with args and env on a new pseudo-terminal of 80x24.
+func Start(t *testing.T, name string, args []string, env []string) *Command {
 	t.Helper()
 	master, slavePath, err := console.NewPty()
 	if err != nil {
@@ -44,7 +47,7 @@ func startOnPty(t *testing.T, name string, args []string, env []string) *ptyComm
 	}
 	defer slave.Close()
 
-	p := &ptyCommand{cmd: exec.Command(name, args...), master: master, read: make(chan struct{}), exited: make(chan struct{})}
+	p := &Command{cmd: exec.Command(name, args...), master: master, read: make(chan struct{}), exited: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdin, p.cmd.Stdout, p.cmd.Stderr = slave, slave, slave
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -73,7 +76,7 @@ func startOnPty(t *testing.T, name string, args []string, env []string) *ptyComm
 		select {
 		case <-p.exited:
 		default:
-			t.Errorf("%s on a pty still running at the end: killing it; output: %q", name, p.output())
+			t.Errorf("%s on a pty still running at the end: killing it; output: %q", name, p.Output())
 			p.cmd.Process.Kill()
 			<-p.exited
 		}
@@ -82,63 +85,64 @@ func startOnPty(t *testing.T, name string, args []string, env []string) *ptyComm
 	return p
 }
 
-func (p *ptyCommand) output() string {
+// Output is all the terminal has shown so far.
+func (p *Command) Output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.out.String()
 }
 
-// expect waits until the terminal has shown want.
-func (p *ptyCommand) expect(t *testing.T, want string, timeout time.Duration) {
+// Expect waits until the terminal has shown want.
+func (p *Command) Expect(t *testing.T, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !strings.Contains(p.output(), want) {
+	for !strings.Contains(p.Output(), want) {
 		select {
 		case <-p.read:
-			if !strings.Contains(p.output(), want) {
-				t.Fatalf("terminal closed before showing %q; output: %q", want, p.output())
+			if !strings.Contains(p.Output(), want) {
+				t.Fatalf("terminal closed before showing %q; output: %q", want, p.Output())
 			}
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("terminal did not show %q in %s; output: %q", want, timeout, p.output())
+			t.Fatalf("terminal did not show %q in %s; output: %q", want, timeout, p.Output())
 		}
 	}
 }
 
-// send types s on the terminal.
-func (p *ptyCommand) send(t *testing.T, s string) {
+// Send types s on the terminal.
+func (p *Command) Send(t *testing.T, s string) {
 	t.Helper()
 	if _, err := p.master.Write([]byte(s)); err != nil {
 		t.Fatalf("type %q: %v", s, err)
 	}
 }
 
-// wait returns the command's exit code and all it showed.
-func (p *ptyCommand) wait(t *testing.T, timeout time.Duration) (int, string) {
+// Wait returns the command's exit code and all it showed.
+func (p *Command) Wait(t *testing.T, timeout time.Duration) (int, string) {
 	t.Helper()
 	select {
 	case <-p.exited:
 	case <-time.After(timeout):
-		t.Fatalf("command on a pty did not exit in %s; output: %q", timeout, p.output())
+		t.Fatalf("command on a pty did not exit in %s; output: %q", timeout, p.Output())
 	}
 	// The rest of the output is in the terminal's buffer.
 	select {
 	case <-p.read:
 	case <-time.After(time.Second):
 	}
-	return p.cmd.ProcessState.ExitCode(), p.output()
+	return p.cmd.ProcessState.ExitCode(), p.Output()
 }
 
-// shell waits for the prompt of the shell on the terminal, has it show its
+// Shell waits for the prompt of the shell on the terminal, has it show its
 // terminal and 6*7 as typed-42, then exit with code; it returns how the
 // command exited and all it showed.
-func (p *ptyCommand) shell(t *testing.T, code int) (int, string) {
+func (p *Command) Shell(t *testing.T, code int) (int, string) {
 	t.Helper()
-	p.expect(t, "# ", 10*time.Second)
-	p.send(t, "tty; echo typed-$((6*7))\r")
-	p.expect(t, "typed-42", 10*time.Second)
-	p.send(t, fmt.Sprintf("exit %d\r", code))
-	return p.wait(t, 10*time.Second)
+	p.Expect(t, "# ", 10*time.Second)
+	p.Send(t, "tty; echo typed-$((6*7))\r")
+	p.Expect(t, "typed-42", 10*time.Second)
+	p.Send(t, fmt.Sprintf("exit %d\r", code))
+	return p.Wait(t, 10*time.Second)
 }
