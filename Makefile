@@ -6,7 +6,7 @@ TAGS := urfave_cli_no_docs
 RUNTIME := $(CURDIR)/bin/berth-runtime
 ENGINE := $(CURDIR)/bin/berth
 
-.PHONY: all build deps demo test test-go conformance bench clean
+.PHONY: all build deps demo test test-go compose-v2 conformance bench clean
 
 all: build
 
@@ -23,12 +23,17 @@ demo:
 
 # Every test: unit and integration tests (real containers, as root), then the
 # OCI runtime-tools validation suite.
-test: deps build test-go conformance
+test: deps build compose-v2 test-go conformance
 
 # The rootless tests run berth as an unprivileged user that test-user.sh makes.
 test-go:
 	contrib/test-user.sh
 	BERTH_RUNTIME=$(RUNTIME) BERTH=$(ENGINE) $(GO) test -count=1 -timeout 15m ./...
+
+# docker compose v2, a client of the API tests, built from its Go module at
+# the version contrib/compose-v2/go.mod pins.
+compose-v2:
+	cd contrib/compose-v2 && $(GO) build -trimpath -o $(CURDIR)/bin/docker-compose-v2 github.com/docker/compose/v5/cmd
 
 conformance:
 	tests/conformance/run.sh $(RUNTIME)

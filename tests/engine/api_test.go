@@ -323,14 +323,27 @@ func TestAPIIdleExit(t *testing.T) {
 	e.ok("rm", "-f", "stays")
 }
 
-// TestAPICompose drives the service with Debian's docker-compose 1.29: two
-// services (one reaching the other by name), a named volume, a published
-// port, an env file and depends_on.
+// TestAPICompose drives the service with each docker compose: Debian's
+// docker-compose 1.29 and compose v2 (`make compose-v2` builds it into
+// bin/): two services (one reaching the other by name), a named volume, a
+// published port, an env file, depends_on, exec.
 func TestAPICompose(t *testing.T) {
-	compose, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Skip("no docker-compose (contrib/install-deps.sh installs Debian's)")
+	var composes []string
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		composes = append(composes, p)
 	}
+	if p := filepath.Join(filepath.Dir(berthBin), "docker-compose-v2"); isFile(p) {
+		composes = append(composes, p)
+	}
+	if len(composes) == 0 {
+		t.Skip("no docker compose (contrib/install-deps.sh installs Debian's, make compose-v2 builds v2)")
+	}
+	for _, compose := range composes {
+		t.Run(filepath.Base(compose), func(t *testing.T) { testCompose(t, compose) })
+	}
+}
+
+func testCompose(t *testing.T, compose string) {
 	e := newEngine(t)
 	withBusybox(t, e)
 	s := startService(t, e, "--time", "0")
@@ -344,11 +357,14 @@ services:
     command: ["httpd", "-f", "-p", "8080", "-h", "/srv"]
     volumes: ["data:/srv"]
     ports: ["127.0.0.1:` + port + `:8080"]
+    # As PID 1, httpd and sleep ignore SIGTERM: down would wait 10 s.
+    stop_signal: SIGKILL
   client:
     image: busybox
     depends_on: [web]
     env_file: app.env
     volumes: ["data:/srv"]
+    stop_signal: SIGKILL
     command: ["sh", "-c", "echo $$GREETING > /srv/index.html; until wget -q -O /tmp/got http://web:8080/; do sleep 0.2; done; cat /tmp/got; exec sleep 1000"]
 volumes:
   data:
@@ -357,16 +373,21 @@ volumes:
 		t.Helper()
 		c := exec.Command(compose, append([]string{"-p", "bt"}, args...)...)
 		c.Dir = dir
-		c.Env = append(os.Environ(), "DOCKER_HOST=unix://"+s.sock, "DOCKER_CONFIG="+e.DockerConfig)
+		c.Env = s.dockerEnv(e)
 		out, err := c.CombinedOutput()
 		if err != nil {
-			t.Fatalf("docker-compose %s: %v\n%s", strings.Join(args, " "), err, out)
+			t.Fatalf("%s %s: %v\n%s", filepath.Base(compose), strings.Join(args, " "), err, out)
 		}
 		return string(out)
 	}
 	run("up", "-d")
-	if out := run("ps"); !strings.Contains(out, "bt_web_1") || !strings.Contains(out, "bt_client_1") || strings.Count(out, "Up") != 2 {
-		t.Errorf("docker-compose ps:\n%s", out)
+	if out := run("ps", "-q"); strings.Count(out, "\n") != 2 {
+		t.Errorf("compose ps -q:\n%s", out)
+	}
+	for _, svc := range []string{"web", "client"} {
+		if out := e.ok("ps", "-q", "--filter", "label=com.docker.compose.service="+svc); strings.Count(out, "\n") != 1 {
+			t.Errorf("running containers of service %s in berth ps: %q", svc, out)
+		}
 	}
 	// The client reached web by its service name and printed the page.
 	waitFor(t, func() bool { return strings.Contains(run("logs", "client"), "hello-compose") })
@@ -379,6 +400,9 @@ volumes:
 	if string(body) != "hello-compose\n" {
 		t.Errorf("the published port served %q", body)
 	}
+	if out := run("exec", "-T", "web", "cat", "/srv/index.html"); out != "hello-compose\n" {
+		t.Errorf("compose exec: %q", out)
+	}
 	run("down", "-v")
 	if out := e.ok("ps", "-aq"); out != "" {
 		t.Errorf("down left containers: %q", out)
@@ -389,6 +413,11 @@ volumes:
 	if out := e.ok("network", "ls", "--format", "{{.Name}}"); strings.Contains(out, "bt_default") {
 		t.Errorf("down left the network: %q", out)
 	}
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
 
 func freePort(t *testing.T) string {
