@@ -43,6 +43,7 @@ bench: deps build
 	bench/images.sh
 	bench/engine.sh
 	bench/build.sh
+	bench/api.sh
 
 clean:
 	rm -rf bin

@@ -97,7 +97,7 @@ func Select(ctx context.Context, s storage.Store, o ListOptions) ([]*Container, 
 	}
 	var out []*Container
 	for _, c := range list {
-		if err := Refresh(ctx, s, c); err != nil {
+		if err := reconcile(ctx, s, c); err != nil {
 			return nil, err
 		}
 		if !all && c.Status != Running && c.Status != Paused {

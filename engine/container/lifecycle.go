@@ -162,6 +162,11 @@ func Refresh(ctx context.Context, s storage.Store, c *Container) error {
 	if err := c.Reload(); err != nil {
 		return err
 	}
+	return reconcile(ctx, s, c)
+}
+
+// reconcile is Refresh of a state just read.
+func reconcile(ctx context.Context, s storage.Store, c *Container) error {
 	if (c.Status != Running && c.Status != Paused) || c.MonitorAlive() {
 		return nil
 	}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/docker/go-units"
 	"go.podman.io/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // List returns berth's containers, newest first. Storage containers
@@ -21,20 +23,32 @@ func List(s storage.Store) ([]*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]*Container, 0, len(scs))
+	// Loading is system calls, two files per container: done on every CPU.
+	loaded := make([]*Container, len(scs))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i := range scs {
-		c, err := load(s, &scs[i])
-		if errors.Is(err, fs.ErrNotExist) {
-			if abandoned(scs[i].Metadata) {
-				_, _ = s.Unmount(scs[i].ID, true)
-				_ = s.DeleteContainer(scs[i].ID)
+		g.Go(func() error {
+			c, err := load(s, &scs[i])
+			if errors.Is(err, fs.ErrNotExist) {
+				if abandoned(scs[i].Metadata) {
+					_, _ = s.Unmount(scs[i].ID, true)
+					_ = s.DeleteContainer(scs[i].ID)
+				}
+				return nil
 			}
-			continue
+			loaded[i] = c
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]*Container, 0, len(scs))
+	for _, c := range loaded {
+		if c != nil {
+			out = append(out, c)
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil
