@@ -52,7 +52,7 @@ func newApp() *cli.App {
 		}
 		fmt.Printf("spec: %s\n", specVersion)
 	}
-	return &cli.App{
+	app := &cli.App{
 		Name:                   "berth-runtime",
 		Usage:                  "run OCI containers",
 		Version:                version,
@@ -74,6 +74,12 @@ func newApp() *cli.App {
 		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	// urfave/cli's "help" subcommand (alias "h") would take a container
+	// named h or help for itself: `state h` printed the help. -h stays.
+	for _, c := range app.Commands {
+		c.HideHelpCommand = true
+	}
+	return app
 }
 
 // logFile is where errors go as well as stderr, for callers such as

@@ -69,6 +69,12 @@ func TestLifecycle(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.root, id)); err == nil {
 		t.Errorf("state directory still there after delete")
 	}
+	// Container IDs that are urfave/cli's help command's names are IDs.
+	for _, name := range []string{"h", "help"} {
+		if r := e.rt("state", name); r.code == 0 || !strings.Contains(r.stderr, `container "`+name+`" does not exist`) {
+			t.Errorf("state %s: %s", name, r)
+		}
+	}
 	if q := e.mustRT("list", "-q").stdout; q != "" {
 		t.Errorf("list -q after delete = %q", q)
 	}
