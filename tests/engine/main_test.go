@@ -86,6 +86,10 @@ func newEngine(t testing.TB) *engine {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// A test that failed half-way leaves no container running.
+		if out, err := e.cmd("ps", "-aq").Output(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+			_ = e.cmd(append([]string{"rm", "-f"}, strings.Fields(string(out))...)...).Run()
+		}
 		unmountUnder(t, dir)
 		if err := os.RemoveAll(dir); err != nil {
 			t.Errorf("remove test store: %v", err)
