@@ -44,6 +44,7 @@ bench: deps build
 	bench/engine.sh
 	bench/build.sh
 	bench/api.sh
+	bench/health.sh
 
 clean:
 	rm -rf bin

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	units "github.com/docker/go-units"
 	"github.com/urfave/cli/v2"
@@ -65,7 +66,51 @@ func createFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-driver", Value: "k8s-file", Usage: "k8s-file, json-file or none"},
 		&cli.StringSliceFlag{Name: "log-opt", Usage: "max-size=SIZE, max-file=N"},
 		&cli.StringFlag{Name: "pull", Value: "missing", Usage: "pull the image: missing, always, never"},
+		&cli.StringFlag{Name: "health-cmd", Usage: "command to check health (run by /bin/sh -c)"},
+		&cli.StringFlag{Name: "health-interval", Usage: "time between checks (default 30s)"},
+		&cli.StringFlag{Name: "health-timeout", Usage: "time a check may take (default 30s)"},
+		&cli.StringFlag{Name: "health-start-period", Usage: "time to start before failures count (default 0s)"},
+		&cli.StringFlag{Name: "health-start-interval", Usage: "time between checks in the start period (default 5s)"},
+		&cli.IntFlag{Name: "health-retries", Usage: "failures in a row that make it unhealthy (default 3)"},
+		&cli.StringFlag{Name: "health-on-failure", Usage: "when unhealthy: none, kill, restart or stop"},
+		&cli.BoolFlag{Name: "no-healthcheck", Usage: "disable the image's health check"},
 	}
+}
+
+// healthcheck reads the --health-* flags; nil when none is given.
+func healthcheck(c *cli.Context) (*container.Healthcheck, error) {
+	set := false
+	for _, f := range []string{"health-cmd", "health-interval", "health-timeout", "health-start-period",
+		"health-start-interval", "health-retries", "health-on-failure", "no-healthcheck"} {
+		set = set || c.IsSet(f)
+	}
+	if !set {
+		return nil, nil
+	}
+	h := &container.Healthcheck{Retries: c.Int("health-retries"), OnFailure: c.String("health-on-failure")}
+	if c.Bool("no-healthcheck") {
+		if c.IsSet("health-cmd") {
+			return nil, errors.New("--no-healthcheck conflicts with --health-cmd")
+		}
+		h.Test = []string{"NONE"}
+	} else if cmd := c.String("health-cmd"); cmd != "" {
+		h.Test = []string{"CMD-SHELL", cmd}
+	}
+	for _, d := range []struct {
+		flag string
+		to   *time.Duration
+	}{
+		{"health-interval", &h.Interval}, {"health-timeout", &h.Timeout},
+		{"health-start-period", &h.StartPeriod}, {"health-start-interval", &h.StartInterval},
+	} {
+		if v := c.String(d.flag); v != "" {
+			var err error
+			if *d.to, err = time.ParseDuration(v); err != nil {
+				return nil, fmt.Errorf("invalid --%s %q: a duration such as 30s or 1m30s", d.flag, v)
+			}
+		}
+	}
+	return h, nil
 }
 
 // createOptions turns the flags into the library's options.
@@ -128,6 +173,9 @@ func createOptions(c *cli.Context, e *env, img string, args []string) (container
 		return o, errors.New("--rm and --restart cannot be used together")
 	}
 	if o.Log, err = logConfig(c.String("log-driver"), c.StringSlice("log-opt")); err != nil {
+		return o, err
+	}
+	if o.Healthcheck, err = healthcheck(c); err != nil {
 		return o, err
 	}
 	if c.Bool("init") {

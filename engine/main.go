@@ -79,7 +79,7 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                   "berth",
 		Usage:                  "run containers without a daemon",
 		Version:                version,
@@ -102,7 +102,23 @@ func newApp() *cli.App {
 			volumeCommand(),
 			networkCommand(),
 			builderCommand(),
+			healthcheckCommand(),
 		),
+	}
+	noHelpCommands(app.Commands)
+	return app
+}
+
+// noHelpCommands drops urfave/cli's "help" (alias "h") subcommand from
+// commands that have no others: it made `berth inspect h` show the help
+// instead of inspecting the container named h. -h and `berth help CMD`
+// stay.
+func noHelpCommands(cmds []*cli.Command) {
+	for _, c := range cmds {
+		if len(c.Subcommands) == 0 {
+			c.HideHelpCommand = true
+		}
+		noHelpCommands(c.Subcommands)
 	}
 }
 

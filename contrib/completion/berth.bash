@@ -6,10 +6,11 @@
 # completed as well as the default one. Source it, or install it as
 # /usr/share/bash-completion/completions/berth.
 
-__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp diff commit export events build builder container image system volume network"
+__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp diff commit export events build builder healthcheck container image system volume network"
 __berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp diff commit export"
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
 __berth_sub_builder="prune"
+__berth_sub_healthcheck="run"
 __berth_sub_system="df prune service"
 __berth_sub_volume="create ls list inspect rm remove prune export import"
 __berth_sub_network="create ls list inspect rm remove prune connect disconnect"
@@ -22,15 +23,16 @@ __berth_flags() {
 	"attach") echo "--no-stdin --sig-proxy --help" ;;
 	"build") echo "--tag -t --file -f --build-arg --target --no-cache --pull --label --platform --quiet -q --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime --help" ;;
 	"builder prune") echo "--all -a --force -f --help" ;;
+	"healthcheck run") echo "--help" ;;
 	"image build") echo "--tag -t --file -f --build-arg --target --no-cache --pull --label --platform --quiet -q --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime --help" ;;
-	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"bundle") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --help" ;;
 	"commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"diff") echo " --help" ;;
 	"container diff") echo " --help" ;;
 	"container attach") echo "--no-stdin --sig-proxy --help" ;;
 	"container commit") echo "--message -m --author -a --change -c --pause -p --help" ;;
 	"container cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
-	"container create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"container create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --help" ;;
 	"container exec") echo "--detach -d --interactive -i --tty -t --env -e --env-file --user -u --workdir -w --privileged --help" ;;
 	"container export") echo "--output -o --help" ;;
 	"container inspect") echo "--format -f --type --help" ;;
@@ -43,7 +45,7 @@ __berth_flags() {
 	"container rename") echo " --help" ;;
 	"container restart") echo "--time -t --help" ;;
 	"container rm") echo "--force -f --volumes -v --help" ;;
-	"container run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
+	"container run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --detach -d --sig-proxy --help" ;;
 	"container start") echo "--attach -a --interactive -i --help" ;;
 	"container stats") echo "--all -a --no-stream --no-trunc --format --help" ;;
 	"container stop") echo "--time -t --help" ;;
@@ -51,7 +53,7 @@ __berth_flags() {
 	"container unpause") echo " --help" ;;
 	"container wait") echo " --help" ;;
 	"cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
-	"create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --help" ;;
+	"create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --help" ;;
 	"events") echo "--since --until --filter -f --format --help" ;;
 	"exec") echo "--detach -d --interactive -i --tty -t --env -e --env-file --user -u --workdir -w --privileged --help" ;;
 	"export") echo "--output -o --help" ;;
@@ -91,7 +93,7 @@ __berth_flags() {
 	"restart") echo "--time -t --help" ;;
 	"rm") echo "--force -f --volumes -v --help" ;;
 	"rmi") echo "--force -f --all -a --help" ;;
-	"run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --detach -d --sig-proxy --help" ;;
+	"run") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --detach -d --sig-proxy --help" ;;
 	"save") echo "--output -o --format --help" ;;
 	"start") echo "--attach -a --interactive -i --help" ;;
 	"stats") echo "--all -a --no-stream --no-trunc --format --help" ;;
@@ -118,10 +120,10 @@ __berth_value_flags() {
 	case $1 in
 	"build") echo "--tag -t --file -f --build-arg --target --label --platform --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime" ;;
 	"image build") echo "--tag -t --file -f --build-arg --target --label --platform --iidfile --network --add-host --secret --output -o --cache-from --cache-to --progress --runtime" ;;
-	"bundle") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
+	"bundle") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"commit") echo "--message -m --author -a --change -c" ;;
 	"container commit") echo "--message -m --author -a --change -c" ;;
-	"container create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
+	"container create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"container exec") echo "--env -e --env-file --user -u --workdir -w" ;;
 	"container export") echo "--output -o" ;;
 	"container inspect") echo "--format -f --type" ;;
@@ -129,10 +131,10 @@ __berth_value_flags() {
 	"container logs") echo "--tail -n --since --until" ;;
 	"container ls") echo "--filter -f --format" ;;
 	"container restart") echo "--time -t" ;;
-	"container run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
+	"container run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"container stats") echo "--format" ;;
 	"container stop") echo "--time -t" ;;
-	"create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
+	"create") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"events") echo "--since --until --filter -f --format" ;;
 	"exec") echo "--env -e --env-file --user -u --workdir -w" ;;
 	"export") echo "--output -o" ;;
@@ -158,7 +160,7 @@ __berth_value_flags() {
 	"ps") echo "--filter -f --format" ;;
 	"pull") echo "--platform" ;;
 	"restart") echo "--time -t" ;;
-	"run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull" ;;
+	"run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"save") echo "--output -o --format" ;;
 	"stats") echo "--format" ;;
 	"stop") echo "--time -t" ;;
@@ -240,6 +242,7 @@ __berth_flag_values() {
 	"volume export --output"|"volume export -o") echo "file" ;;
 	"volume inspect --format"|"volume inspect -f") echo "words:json table" ;;
 	"volume ls --format") echo "words:json table" ;;
+	"create --health-on-failure"|"run --health-on-failure"|"container create --health-on-failure"|"container run --health-on-failure") echo "words:none kill restart stop" ;;
 	" --config") echo "file" ;;
 	" --storage-driver") echo "words:overlay vfs" ;;
 	" --log-level") echo "words:debug info warn error" ;;
@@ -254,6 +257,7 @@ __berth_args() {
 	"attach") echo "ctr -" ;;
 	"build") echo "dir -" ;;
 	"builder prune") echo "- -" ;;
+	"healthcheck run") echo "ctr -" ;;
 	"image build") echo "dir -" ;;
 	"bundle") echo "img dir" ;;
 	"commit") echo "ctr img" ;;

@@ -111,6 +111,9 @@ func summary(c *container.Container) mcontainer.Summary {
 		Ports: []mcontainer.PortSummary{},
 	}
 	sm.HostConfig.NetworkMode = c.Network
+	if hs := c.HealthStatus(); hs != "none" {
+		sm.Health = &mcontainer.HealthSummary{Status: mcontainer.HealthStatus(hs), FailingStreak: c.Health.FailingStreak}
+	}
 	for _, p := range c.Published {
 		ps := mcontainer.PortSummary{PrivatePort: uint16(p.ContainerPort), PublicPort: uint16(p.HostPort), Type: p.Protocol}
 		if ps.Type == "" {
@@ -185,6 +188,10 @@ func (s *Server) createOptions(name string, req *mcontainer.CreateRequest) (cont
 	}
 	if cfg.StopTimeout != nil {
 		o.StopTimeout = *cfg.StopTimeout
+	}
+	if h := cfg.Healthcheck; h != nil {
+		o.Healthcheck = &container.Healthcheck{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
 	}
 	b := &o.Bundle
 	b.Args, b.Env, b.WorkingDir, b.User, b.Hostname = cfg.Cmd, cfg.Env, cfg.WorkingDir, cfg.User, cfg.Hostname
@@ -376,6 +383,18 @@ func inspect(c *container.Container, driver string) *mcontainer.InspectResponse 
 	if in.Config.StopTimeout != 0 {
 		t := in.Config.StopTimeout
 		resp.Config.StopTimeout = &t
+	}
+	if h := in.Config.Healthcheck; h != nil {
+		resp.Config.Healthcheck = &mcontainer.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries}
+	}
+	if h := st.Health; h != nil {
+		resp.State.Health = &mcontainer.Health{Status: mcontainer.HealthStatus(h.Status), FailingStreak: h.FailingStreak,
+			Log: make([]*mcontainer.HealthcheckResult, 0, len(h.Log))}
+		for _, r := range h.Log {
+			resp.State.Health.Log = append(resp.State.Health.Log,
+				&mcontainer.HealthcheckResult{Start: r.Start, End: r.End, ExitCode: r.ExitCode, Output: r.Output})
+		}
 	}
 	for name, ep := range in.NetworkSettings.Networks {
 		e := &mnetwork.EndpointSettings{Aliases: ep.Aliases}

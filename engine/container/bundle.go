@@ -30,7 +30,7 @@ func WriteBundle(ctx context.Context, s storage.Store, o CreateOptions, dir stri
 	if err != nil {
 		return err
 	}
-	imgCfg, err := imageConfig(s, img.ID)
+	imgCfg, _, err := imageConfig(s, img.ID)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type CreateOptions struct {
 	// VolumesFrom are "CONTAINER[:ro|:rw]": that container's volumes and
 	// binds at the same paths.
 	VolumesFrom []string
+	// Healthcheck is the user's, merged over the image's.
+	Healthcheck *Healthcheck
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -65,8 +67,12 @@ func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container
 	if err != nil {
 		return nil, err
 	}
-	imgCfg, err := imageConfig(s, img.ID)
+	imgCfg, imgHealth, err := imageConfig(s, img.ID)
 	if err != nil {
+		return nil, err
+	}
+	o.Healthcheck = MergeHealthcheck(imgHealth, o.Healthcheck)
+	if err := o.Healthcheck.Validate(); err != nil {
 		return nil, err
 	}
 	vols, err := planVolumes(s, o, imgCfg)
@@ -154,6 +160,9 @@ func newRecord(s storage.Store, sc *storage.Container, o CreateOptions, img *oci
 		Hostname: b.Hostname, User: b.User, Env: b.Env, WorkingDir: b.WorkingDir, Cmd: b.Args,
 		Labels: b.Labels, Binds: b.Binds, Ports: o.Network.Ports,
 	}
+	if o.Healthcheck.Enabled() {
+		c.Healthcheck = o.Healthcheck
+	}
 	if b.Entrypoint != nil {
 		c.Entrypoint = *b.Entrypoint
 	}
@@ -218,21 +227,28 @@ func copyFile(src, dst string) error {
 	return os.WriteFile(dst, data, 0o644)
 }
 
-// imageConfig reads the image's config as the image-spec type bundle wants.
-func imageConfig(s storage.Store, id string) (*ocispec.Image, error) {
+// imageConfig reads the image's config as the image-spec type bundle
+// wants, and its health check, which that type has not.
+func imageConfig(s storage.Store, id string) (*ocispec.Image, *Healthcheck, error) {
 	cfg, err := image.Config(s, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	// The image's SHELL runs a CMD-SHELL test, whoever gave the test.
+	health := &Healthcheck{Shell: cfg.Config.Shell}
+	if hc := cfg.Config.Healthcheck; hc != nil {
+		health = &Healthcheck{Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout,
+			StartPeriod: hc.StartPeriod, Retries: hc.Retries, Shell: cfg.Config.Shell}
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var img ocispec.Image
 	if err := json.Unmarshal(raw, &img); err != nil {
-		return nil, fmt.Errorf("image %s: config: %w", short(id), err)
+		return nil, nil, fmt.Errorf("image %s: config: %w", short(id), err)
 	}
-	return &img, nil
+	return &img, health, nil
 }
 
 // creatorMark names this process in the storage record until berth's own

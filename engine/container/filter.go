@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // ParseFilters turns docker's `ps --filter key=value` list into a
-// predicate: id, name, status, label, ancestor, exited. As docker: filters
+// predicate: id, name, status, label, ancestor, exited, health. As docker: filters
 // with the same key are alternatives, but every label filter must match;
 // different keys must all match.
 func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, error) {
@@ -27,7 +28,13 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 		case "id":
 			p = func(c *Container) bool { return strings.HasPrefix(c.ID, value) }
 		case "name":
-			p = func(c *Container) bool { return strings.Contains(c.Name, value) }
+			// A regular expression, as docker's, matched with and without
+			// the "/" docker shows names with.
+			re, err := regexp.Compile(value)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter %q: %w", f, err)
+			}
+			p = func(c *Container) bool { return re.MatchString(c.Name) || re.MatchString("/"+c.Name) }
 		case "status":
 			p = func(c *Container) bool { return c.Status == value }
 		case "label":
@@ -42,6 +49,13 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 				return nil, fmt.Errorf("invalid filter %q: %w", f, err)
 			}
 			p = func(c *Container) bool { return c.ImageID == img.ID }
+		case "health":
+			switch value {
+			case HealthStarting, HealthHealthy, HealthUnhealthy, HealthUnknown, "none":
+			default:
+				return nil, fmt.Errorf("invalid filter %q: health is starting, healthy, unhealthy, unknown or none", f)
+			}
+			p = func(c *Container) bool { return c.HealthStatus() == value }
 		case "exited":
 			code, err := strconv.Atoi(value)
 			if err != nil {

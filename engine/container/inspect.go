@@ -42,6 +42,7 @@ type InspectState struct {
 	Error      string    `json:"Error"`
 	StartedAt  time.Time `json:"StartedAt"`
 	FinishedAt time.Time `json:"FinishedAt"`
+	Health     *Health   `json:"Health,omitempty"`
 }
 
 // HostConfig is the part of docker's HostConfig berth has.
@@ -69,6 +70,7 @@ type InspectConfig struct {
 	Labels      map[string]string `json:"Labels"`
 	StopSignal  string            `json:"StopSignal,omitempty"`
 	StopTimeout int               `json:"StopTimeout"`
+	Healthcheck *Healthcheck      `json:"Healthcheck,omitempty"`
 }
 
 // NetworkSettings lists the container's networks and published ports.
@@ -97,7 +99,7 @@ func InspectContainer(c *Container, driver string) *Inspect {
 		State: InspectState{
 			Status: c.Status, Running: c.Status == Running || c.Status == Paused, Paused: c.Status == Paused,
 			OOMKilled: c.OOMKilled, Pid: c.Pid, ExitCode: c.ExitCode, Error: c.Error,
-			StartedAt: c.StartedAt, FinishedAt: c.FinishedAt,
+			StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, Health: c.Health,
 		},
 		Image: "sha256:" + c.ImageID, LogPath: c.LogPath(), Name: "/" + c.Name,
 		ResolvConfPath: etc("resolv.conf"), HostnamePath: etc("hostname"), HostsPath: etc("hosts"),
@@ -106,7 +108,7 @@ func InspectContainer(c *Container, driver string) *Inspect {
 			AutoRemove: c.AutoRemove, Runtime: c.Config.Runtime, LogConfig: c.Log, CgroupParent: c.CgroupPath},
 		Config: InspectConfig{Hostname: c.Hostname, User: c.User, Tty: c.Tty, OpenStdin: c.OpenStdin,
 			Env: c.Env, Cmd: c.Cmd, Image: c.Image, WorkingDir: c.WorkingDir, Entrypoint: c.Entrypoint,
-			Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout},
+			Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout, Healthcheck: c.Healthcheck},
 		NetworkSettings: networkSettings(c),
 	}
 }

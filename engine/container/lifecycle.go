@@ -174,6 +174,10 @@ func reconcile(ctx context.Context, s storage.Store, c *Container) error {
 	if err == nil && (rs.Status == "running" || rs.Status == "paused") {
 		return c.Update(func(st *State) error {
 			st.Error = "the container's monitor is gone: exit code and output after this are lost"
+			if st.Health != nil {
+				// Nobody probes it any more: the last status would be stale.
+				st.Health.Status = HealthUnknown
+			}
 			return nil
 		})
 	}

@@ -96,12 +96,33 @@ func Find(ctx context.Context, s storage.Store, ref string) (*Container, error) 
 	return c, nil
 }
 
+// healthText is what docker's STATUS says of the health.
+func (c *Container) healthText() string {
+	switch s := c.HealthStatus(); s {
+	case "none":
+		return ""
+	case HealthStarting, HealthUnknown:
+		return " (health: " + s + ")"
+	default:
+		return " (" + s + ")"
+	}
+}
+
+// HealthStatus is the health as ps --filter health= names it: none
+// without a health check.
+func (c *Container) HealthStatus() string {
+	if c.Healthcheck == nil || c.Health == nil {
+		return "none"
+	}
+	return c.Health.Status
+}
+
 // StatusText is docker's STATUS column: "Up 5 minutes", "Exited (0) 2
 // seconds ago".
 func (c *Container) StatusText() string {
 	switch c.Status {
 	case Running:
-		return "Up " + units.HumanDuration(time.Since(c.StartedAt))
+		return "Up " + units.HumanDuration(time.Since(c.StartedAt)) + c.healthText()
 	case Paused:
 		return "Up " + units.HumanDuration(time.Since(c.StartedAt)) + " (Paused)"
 	case Exited:

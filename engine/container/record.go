@@ -69,6 +69,9 @@ type Config struct {
 	// Volumes are the container's volume and bind mounts (not tmpfs):
 	// what --volumes-from copies and rm -v looks at.
 	Volumes []MountedVolume `json:"volumes,omitempty"`
+	// Healthcheck is what the monitor probes (the image's merged with
+	// the user's); nil or NONE: none.
+	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
 }
 
 // MountedVolume is a volume or bind mount a container was made with.
@@ -115,6 +118,8 @@ type State struct {
 	// Published are its published ports, host ports resolved.
 	IPs       map[string]string     `json:"ips,omitempty"`
 	Published []network.PortMapping `json:"published,omitempty"`
+	// Health is the health check's state while it has one.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Container is a record and where its files live.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -73,6 +74,23 @@ func Message(stderr string, err error) string {
 		return err.Error()
 	}
 	return "failed"
+}
+
+// LastRuntimeError reads a runtime's `--log-format json` log for the last
+// error it logged.
+func LastRuntimeError(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var e struct{ Level, Msg string }
+		if json.Unmarshal([]byte(lines[i]), &e) == nil && e.Level == "error" && e.Msg != "" {
+			return e.Msg
+		}
+	}
+	return ""
 }
 
 // RuntimeState is what `runtime state` says of a container.

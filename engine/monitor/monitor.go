@@ -8,7 +8,6 @@ package monitor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +41,10 @@ type Monitor struct {
 	pid     int
 	// deleted closes when the runtime has deleted the last run's container.
 	deleted chan struct{}
+	reaper  *reaper
+	// healthRestart: the health check asked for a run again (podman's
+	// --health-on-failure=restart).
+	healthRestart atomic.Bool
 }
 
 func (m *Monitor) waitDeleted() {
@@ -63,7 +67,7 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, clea
 		return report(sync, fmt.Errorf("monitor: become subreaper: %w", err))
 	}
 	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-	m := &Monitor{c: c, clients: map[*attach.Conn]struct{}{}}
+	m := &Monitor{c: c, clients: map[*attach.Conn]struct{}{}, reaper: newReaper()}
 	if c.Log.Driver != "none" {
 		l, err := container.OpenLog(c.LogPath(), c.Log)
 		if err != nil {
@@ -141,17 +145,19 @@ func report(sync *os.File, err error) error {
 // restart applies the restart policy to an exit code, waiting the backoff
 // first; a stop or kill meanwhile cancels it.
 func (m *Monitor) restart(code int) bool {
-	p := m.c.Restart
-	switch p.Name {
-	case "always", "unless-stopped":
-	case "on-failure":
-		if code == 0 || (p.MaxRetries > 0 && m.c.RestartCount >= p.MaxRetries) {
+	if !m.healthRestart.Swap(false) {
+		p := m.c.Restart
+		switch p.Name {
+		case "always", "unless-stopped":
+		case "on-failure":
+			if code == 0 || (p.MaxRetries > 0 && m.c.RestartCount >= p.MaxRetries) {
+				return false
+			}
+		default:
 			return false
 		}
-	default:
-		return false
+		time.Sleep(backoff(m.c.RestartCount))
 	}
-	time.Sleep(backoff(m.c.RestartCount))
 	restart := false
 	_ = m.c.Update(func(st *container.State) error {
 		if !st.Stopped {
@@ -197,7 +203,7 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	}
 	if err := create(); err != nil {
 		// A runtime container left by a monitor that died: replace it.
-		if !strings.Contains(lastLogError(logFile), "already exists") {
+		if !strings.Contains(container.LastRuntimeError(logFile), "already exists") {
 			return 0, runtimeFailure(logFile, err)
 		}
 		_ = rt.Delete(ctx, c.ID, true)
@@ -219,6 +225,9 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	if err := c.Update(func(st *container.State) error {
 		st.Status, st.Pid, st.ExitCode, st.Error = container.Running, pid, 0, ""
 		st.StartedAt = time.Now().UTC()
+		if c.Healthcheck.Enabled() {
+			st.Health = &container.Health{Status: container.HealthStarting, Log: []container.HealthResult{}}
+		}
 		return nil
 	}); err != nil {
 		_ = rt.Delete(ctx, c.ID, true)
@@ -229,7 +238,7 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	m.mu.Unlock()
 	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name)
 	_ = report(sync, nil)
-	code := waitInit(pid)
+	code := m.waitInit(pid, m.startProbes(ctx))
 	// Output the init's children still write reaches us until they end too.
 	select {
 	case <-copied:
@@ -259,27 +268,11 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 
 // runtimeFailure is a StartError with the runtime's last error message.
 func runtimeFailure(logFile string, err error) error {
-	msg := lastLogError(logFile)
+	msg := container.LastRuntimeError(logFile)
 	if msg == "" {
 		msg = err.Error()
 	}
 	return &container.StartError{Message: msg, Code: container.StartErrorCode(msg)}
-}
-
-// lastLogError reads the runtime's --log-format json log for the last error.
-func lastLogError(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		var e struct{ Level, Msg string }
-		if json.Unmarshal([]byte(lines[i]), &e) == nil && e.Level == "error" && e.Msg != "" {
-			return e.Msg
-		}
-	}
-	return ""
 }
 
 func readPid(path string) (int, error) {
@@ -295,8 +288,10 @@ func readPid(path string) (int, error) {
 }
 
 // waitInit reaps children until the init exits and returns its exit code
-// as docker reports it (128+signal for a signal).
-func waitInit(pid int) int {
+// as docker reports it; other children's exits go to the reaper. Then the
+// probes are stopped, and their last processes reaped, before it returns.
+func (m *Monitor) waitInit(pid int, probes *prober) int {
+	code := 255 // no children: the init was reaped elsewhere; its code is unknown
 	for {
 		var ws unix.WaitStatus
 		got, err := unix.Wait4(-1, &ws, 0, nil)
@@ -304,16 +299,32 @@ func waitInit(pid int) int {
 			continue
 		}
 		if err != nil {
-			// No children: the init was reaped elsewhere; its code is unknown.
-			return 255
+			break
 		}
-		if got != pid {
+		if got == pid {
+			code = exitCode(ws)
+			break
+		}
+		m.reaper.reaped(got, exitCode(ws))
+	}
+	if probes == nil {
+		return code
+	}
+	probes.stop()
+	// Polled: a blocking wait could outlast the probes when an unrelated
+	// child (an orphan of a --pid host container) lives on.
+	for {
+		select {
+		case <-probes.done:
+			return code
+		default:
+		}
+		var ws unix.WaitStatus
+		if got, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err == nil && got > 0 {
+			m.reaper.reaped(got, exitCode(ws))
 			continue
 		}
-		if ws.Signaled() {
-			return 128 + int(ws.Signal())
-		}
-		return ws.ExitStatus()
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

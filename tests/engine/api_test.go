@@ -359,9 +359,14 @@ services:
     ports: ["127.0.0.1:` + port + `:8080"]
     # As PID 1, httpd and sleep ignore SIGTERM: down would wait 10 s.
     stop_signal: SIGKILL
+    healthcheck:
+      test: ["CMD", "pidof", "httpd"]
+      interval: 200ms
   client:
     image: busybox
-    depends_on: [web]
+    depends_on:
+      web:
+        condition: service_healthy
     env_file: app.env
     volumes: ["data:/srv"]
     stop_signal: SIGKILL
@@ -381,6 +386,11 @@ volumes:
 		return string(out)
 	}
 	run("up", "-d")
+	// up started the client only once web was healthy.
+	web := strings.TrimSpace(e.ok("ps", "-q", "--filter", "label=com.docker.compose.service=web"))
+	if out := e.ok("inspect", "--format", "{{.State.Health.Status}}", web); out != "healthy\n" {
+		t.Errorf("web after up: %q", out)
+	}
 	if out := run("ps", "-q"); strings.Count(out, "\n") != 2 {
 		t.Errorf("compose ps -q:\n%s", out)
 	}

@@ -70,6 +70,13 @@ func TestStartAttachRestartPrune(t *testing.T) {
 	if out := e.ok("ps", "-a", "--filter", "name=once", "--format", "{{.Names}}"); out != "once\n" {
 		t.Errorf("ps -a --filter name=once: %q", out)
 	}
+	// Names are regular expressions, as docker's, with or without "/".
+	for _, f := range []string{"name=^once$", "name=^/once$", "name=o.c"} {
+		if out := e.ok("ps", "-a", "--filter", f, "--format", "{{.Names}}"); out != "once\n" {
+			t.Errorf("ps -a --filter %s: %q", f, out)
+		}
+	}
+	e.fail("invalid filter", "ps", "--filter", "name=(")
 	e.fail("invalid filter", "ps", "--filter", "colour=red")
 	// Full IDs are what other commands take back.
 	if out := strings.TrimSpace(e.ok("ps", "-q", "--no-trunc")); len(out) != 64 {

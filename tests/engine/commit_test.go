@@ -216,6 +216,12 @@ func TestCompletionBash(t *testing.T) {
 	if got := complete(t, "berth commit --"); !has(got, "--change") || !has(got, "--message") {
 		t.Errorf("berth commit --<TAB>: %q", got)
 	}
+	if got := complete(t, "berth run --health-on-failure "); !has(got, "restart") {
+		t.Errorf("berth run --health-on-failure <TAB>: %q", got)
+	}
+	if got := complete(t, global+" healthcheck run compl"); len(got) != 1 || got[0] != "compl-ctr" {
+		t.Errorf("berth healthcheck run compl<TAB>: %q", got)
+	}
 	if got := complete(t, "berth events --filter "); !has(got, "type=container") {
 		t.Errorf("berth events --filter <TAB>: %q", got)
 	}
