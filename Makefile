@@ -45,6 +45,7 @@ bench: deps build
 	bench/build.sh
 	bench/api.sh
 	bench/health.sh
+	bench/metrics.sh
 
 clean:
 	rm -rf bin

@@ -98,7 +98,7 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append(append(imageCommands(), containerCommands()...),
 			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
-			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand(), systemPruneCommand(), systemServiceCommand()}},
+			&cli.Command{Name: "system", Usage: "manage berth", Subcommands: []*cli.Command{systemDfCommand(), systemPruneCommand(), systemServiceCommand(), systemMetricsCommand()}},
 			volumeCommand(),
 			networkCommand(),
 			builderCommand(),

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,7 +27,8 @@ func monitorCommandDef() *cli.Command {
 				return err
 			}
 			// fd 3: the start report to the berth that started us; fd 4:
-			// which container ("ID DIR RUNDIR"), sent once berth has made
+			// which container ("ID DIR RUNDIR UNIXNANO", the last when the
+			// start was asked for), sent once berth has made
 			// it ready (EOF: not needed after all); fd 5, when present: an
 			// attached connection. The record is read from its directories,
 			// the store is opened only to clean up at the end.
@@ -34,10 +37,14 @@ func monitorCommandDef() *cli.Command {
 			// Fscanln's read per byte.
 			data, _ := io.ReadAll(os.NewFile(4, "container"))
 			words := strings.Fields(string(data))
-			if len(words) != 3 {
+			if len(words) != 4 {
 				return nil
 			}
 			id, dir, runDir := words[0], words[1], words[2]
+			nanos, err := strconv.ParseInt(words[3], 10, 64)
+			if err != nil {
+				return fmt.Errorf("monitor: bad start time %q", words[3])
+			}
 			var first *os.File
 			if f := os.NewFile(5, "attach"); f != nil {
 				if _, err := f.Stat(); err == nil {
@@ -66,7 +73,7 @@ func monitorCommandDef() *cli.Command {
 					return err
 				})
 			}
-			return monitor.Run(c.Context, ctr, sync, first, cleanup)
+			return monitor.Run(c.Context, ctr, sync, first, time.Unix(0, nanos), cleanup)
 		},
 	}
 }

@@ -11,7 +11,7 @@ __berth_sub_container="create run start stop restart kill rm ls list logs wait a
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
 __berth_sub_builder="prune"
 __berth_sub_healthcheck="run"
-__berth_sub_system="df prune service"
+__berth_sub_system="df prune service metrics"
 __berth_sub_volume="create ls list inspect rm remove prune export import"
 __berth_sub_network="create ls list inspect rm remove prune connect disconnect"
 __berth_global_flags="--config --root --runroot --storage-driver --storage-opt --log-level --help --version"
@@ -100,6 +100,7 @@ __berth_flags() {
 	"stop") echo "--time -t --help" ;;
 	"system df") echo "--format --help" ;;
 	"system service") echo "--time -t --runtime --help" ;;
+	"system metrics") echo "--listen --help" ;;
 	"system prune") echo "--all -a --force -f --volumes --help" ;;
 	"tag") echo " --help" ;;
 	"top") echo " --help" ;;
@@ -166,6 +167,7 @@ __berth_value_flags() {
 	"stop") echo "--time -t" ;;
 	"system df") echo "--format" ;;
 	"system service") echo "--time -t --runtime" ;;
+	"system metrics") echo "--listen" ;;
 	"volume create") echo "--driver -d --label -l --opt -o" ;;
 	"volume export") echo "--output -o" ;;
 	"volume inspect") echo "--format -f" ;;

@@ -26,6 +26,7 @@ import (
 
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/metrics"
 	"github.com/berth-containers/berth/engine/registry"
 )
 
@@ -116,6 +117,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /info", s.info)
 	m.HandleFunc("GET /events", s.events)
 	m.HandleFunc("GET /system/df", s.systemDf)
+	m.Handle("GET /metrics", metrics.Handler(s.o.Store))
 	m.HandleFunc("POST /auth", s.auth)
 	m.HandleFunc("POST /build", s.build)
 

@@ -99,6 +99,7 @@ func (m *Monitor) reap() {
 // is used up either way). It returns once the container runs, or with a
 // *StartError. A running container is left alone.
 func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor) error {
+	requested := time.Now()
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -131,7 +132,9 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 	}); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(monitor.goW, "%s %s %s\n", c.ID, c.Dir, c.RunDir); err != nil {
+	// With when the start was asked for: the monitor reports the start's
+	// latency in its start event.
+	if _, err := fmt.Fprintf(monitor.goW, "%s %s %s %d\n", c.ID, c.Dir, c.RunDir, requested.UnixNano()); err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
 	// From here the monitor tears down what it was given when it ends,

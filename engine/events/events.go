@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -139,6 +140,10 @@ func Append(runRoot string, e Event) error {
 	return nil
 }
 
+// StartLatency is the start event's attribute with the seconds from the
+// start's request to the container running.
+const StartLatency = "startLatency"
+
 // Container logs a container event, as the lifecycle does: attrs are
 // key, value pairs beside the image and the name. A failure is only
 // logged: no container operation fails for its event.
@@ -159,10 +164,19 @@ func Container(runRoot, action, id, image, name string, attrs ...string) {
 	}
 }
 
+// PulledBytes is the pull event's attribute with the size of the layers
+// fetched.
+const PulledBytes = "bytes"
+
 // Image logs an image event for each of names (one event without a name
 // when there are none), as docker logs one untag per tag. A failure is only
 // logged.
 func Image(runRoot, action, id string, names ...string) {
+	ImageAttrs(runRoot, action, id, nil, names...)
+}
+
+// ImageAttrs is Image with attributes beside the name.
+func ImageAttrs(runRoot, action, id string, attrs map[string]string, names ...string) {
 	if len(names) == 0 {
 		if action == "untag" {
 			return // an image without names has no tag to lose
@@ -170,7 +184,10 @@ func Image(runRoot, action, id string, names ...string) {
 		names = []string{""}
 	}
 	for _, n := range names {
-		a := map[string]string{}
+		a := maps.Clone(attrs)
+		if a == nil {
+			a = map[string]string{}
+		}
 		if n != "" {
 			a["name"] = n
 		}

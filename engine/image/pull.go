@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -44,7 +45,8 @@ func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr strin
 			lastErr = fmt.Errorf("pull %s: %w", src, Explain(err))
 			continue
 		}
-		wo := writeOptions{names: []string{Canonical(ref)}, compressed: true, progress: o.Progress}
+		var fetched int64
+		wo := writeOptions{names: []string{Canonical(ref)}, compressed: true, progress: o.Progress, fetched: &fetched}
 		if desc.MediaType.IsIndex() {
 			wo.extraManifests = [][]byte{desc.Manifest}
 		}
@@ -56,7 +58,7 @@ func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr strin
 		if err != nil {
 			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
 		}
-		events.Image(s.RunRoot(), "pull", Canonical(ref), Repository(ref))
+		events.ImageAttrs(s.RunRoot(), "pull", Canonical(ref), map[string]string{events.PulledBytes: strconv.FormatInt(fetched, 10)}, Repository(ref))
 		return stored, nil
 	}
 	return nil, lastErr

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
@@ -27,6 +28,9 @@ type writeOptions struct {
 	// instead of their uncompressed form (as archives hold them).
 	compressed bool
 	progress   Progress
+	// fetched, when set, gets the size of the layers fetched (those the
+	// store had already are not).
+	fetched *int64
 }
 
 // chainIDs are the layer identities of OCI's image spec: a layer together
@@ -93,6 +97,9 @@ func write(ctx context.Context, s storage.Store, img v1.Image, o writeOptions) (
 	if err != nil {
 		w.rollback()
 		return nil, err
+	}
+	if o.fetched != nil {
+		*o.fetched = w.fetched.Load()
 	}
 	return stored, nil
 }
@@ -163,6 +170,7 @@ type layerWriter struct {
 
 	mu      sync.Mutex
 	created []string // layers this write made, parents first
+	fetched atomic.Int64
 }
 
 func (w *layerWriter) rollback() {
@@ -222,6 +230,9 @@ func (w *layerWriter) put(ctx context.Context, l v1.Layer, id, parent string, di
 		return fmt.Errorf("layer %s: %w", dgst, err)
 	}
 	p.Done("Pull complete")
+	if size > 0 {
+		w.fetched.Add(size)
+	}
 	return nil
 }
 

@@ -60,7 +60,9 @@ func (m *Monitor) waitDeleted() {
 //
 // cleanup runs after the last run, before attached clients hear the exit
 // code, so that `berth run --rm` returns with everything removed.
-func Run(ctx context.Context, c *container.Container, sync, first *os.File, cleanup func() error) error {
+// requested is when the start was asked for, from which the first run's
+// start latency is counted (a restart's from when it begins).
+func Run(ctx context.Context, c *container.Container, sync, first *os.File, requested time.Time, cleanup func() error) error {
 	// Orphans of the runtime (the container's init) become our children,
 	// so we can wait for the init and have its exit code.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -95,10 +97,10 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, clea
 	}); err != nil {
 		return report(sync, err)
 	}
-	code, err := m.runOnce(ctx, sync)
+	code, err := m.runOnce(ctx, sync, requested)
 	for err == nil && m.restart(code) {
 		m.waitDeleted()
-		code, err = m.runOnce(ctx, nil)
+		code, err = m.runOnce(ctx, nil, time.Now())
 	}
 	if err != nil {
 		_ = c.Update(func(st *container.State) error {
@@ -178,7 +180,7 @@ func backoff(restarts int) time.Duration {
 // runOnce creates and starts the container, waits for its init to exit and
 // records the exit; it returns the exit code, or an error if it could not
 // start.
-func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
+func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Time) (int, error) {
 	c := m.c
 	rt := c.Runtime()
 	pidFile := filepath.Join(c.RunDir, container.PidFile)
@@ -236,7 +238,8 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File) (int, error) {
 	m.mu.Lock()
 	m.pid = pid
 	m.mu.Unlock()
-	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name)
+	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name,
+		events.StartLatency, strconv.FormatFloat(time.Since(requested).Seconds(), 'f', 6, 64))
 	_ = report(sync, nil)
 	code := m.waitInit(pid, m.startProbes(ctx))
 	// Output the init's children still write reaches us until they end too.
