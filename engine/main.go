@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"github.com/urfave/cli/v2"
+	"go.opentelemetry.io/otel/trace"
 	"go.podman.io/storage"
 	"go.podman.io/storage/pkg/reexec"
 
@@ -20,6 +21,7 @@ import (
 	// The constructor that joins a rootless user's namespaces.
 	_ "github.com/berth-containers/berth/engine/rootless/join"
 	"github.com/berth-containers/berth/engine/store"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 // Set at build time.
@@ -94,7 +96,8 @@ func newApp() *cli.App {
 			&cli.StringSliceFlag{Name: "storage-opt", Usage: "storage driver option"},
 			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log messages at or above `LEVEL` (debug, info, warn, error)"},
 		},
-		Before:         setupLogging,
+		Before:         before,
+		After:          after,
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: append(append(imageCommands(), containerCommands()...),
 			&cli.Command{Name: "image", Usage: "manage images", Subcommands: imageSubcommands()},
@@ -166,6 +169,36 @@ func imageSubcommands() []*cli.Command {
 func renamed(c *cli.Command, name string, aliases ...string) *cli.Command {
 	c.Name, c.Aliases = name, aliases
 	return c
+}
+
+// endTrace ends the command's span and exports the trace (a no-op
+// without an OTLP endpoint).
+var endTrace = func() {}
+
+// before sets up logging and, when an OTLP endpoint is set, a trace with
+// one root span for the command ("berth run"); the monitor continues the
+// trace of the start that hands it its container instead.
+func before(c *cli.Context) error {
+	if err := setupLogging(c); err != nil {
+		return err
+	}
+	if !tracing.Enabled() {
+		return nil
+	}
+	ctx, shutdown := tracing.Setup(c.Context, "berth")
+	endTrace = shutdown
+	if cmd := c.Args().First(); cmd != monitorName {
+		var span trace.Span
+		ctx, span = tracing.Start(ctx, "berth "+cmd)
+		endTrace = func() { span.End(); shutdown() }
+	}
+	c.Context = ctx
+	return nil
+}
+
+func after(*cli.Context) error {
+	endTrace()
+	return nil
 }
 
 func setupLogging(c *cli.Context) error {

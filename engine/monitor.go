@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/monitor"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 // monitorName is the hidden command a container's monitor runs as.
@@ -27,8 +28,9 @@ func monitorCommandDef() *cli.Command {
 				return err
 			}
 			// fd 3: the start report to the berth that started us; fd 4:
-			// which container ("ID DIR RUNDIR UNIXNANO", the last when the
-			// start was asked for), sent once berth has made
+			// which container ("ID DIR RUNDIR UNIXNANO TRACEPARENT": when
+			// the start was asked for, and its trace or "-"), sent once
+			// berth has made
 			// it ready (EOF: not needed after all); fd 5, when present: an
 			// attached connection. The record is read from its directories,
 			// the store is opened only to clean up at the end.
@@ -37,7 +39,7 @@ func monitorCommandDef() *cli.Command {
 			// Fscanln's read per byte.
 			data, _ := io.ReadAll(os.NewFile(4, "container"))
 			words := strings.Fields(string(data))
-			if len(words) != 4 {
+			if len(words) != 5 {
 				return nil
 			}
 			id, dir, runDir := words[0], words[1], words[2]
@@ -60,20 +62,24 @@ func monitorCommandDef() *cli.Command {
 				_, _ = sync.WriteString(msg)
 				return errors.New(msg)
 			}
+			ctx := c.Context
+			if words[4] != "-" {
+				ctx = tracing.WithTraceparent(ctx, words[4])
+			}
 			// Unmount the rootfs, or remove the container if asked.
 			cleanup := func() error {
-				if err := container.TeardownNetwork(c.Context, ctr); err != nil {
+				if err := container.TeardownNetwork(ctx, ctr); err != nil {
 					return err
 				}
 				return withEnv(c, func(e *env) error {
 					if ctr.AutoRemove {
-						return container.Remove(c.Context, e.store, ctr, false)
+						return container.Remove(ctx, e.store, ctr, false)
 					}
 					_, err := e.store.Unmount(ctr.ID, false)
 					return err
 				})
 			}
-			return monitor.Run(c.Context, ctr, sync, first, time.Unix(0, nanos), cleanup)
+			return monitor.Run(ctx, ctr, sync, first, time.Unix(0, nanos), cleanup)
 		},
 	}
 }

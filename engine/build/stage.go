@@ -9,9 +9,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/engine/image"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 var nowUTC = func() time.Time { return time.Now().UTC() }
@@ -125,7 +127,9 @@ func (b *builder) baseImage(ctx context.Context, ref string) (*storage.Image, er
 }
 
 // step runs one instruction on s.
-func (b *builder) step(ctx context.Context, stage int, s *state, cmd instructions.Command) error {
+func (b *builder) step(ctx context.Context, stage int, s *state, cmd instructions.Command) (err error) {
+	ctx, span := tracing.Start(ctx, "build step", attribute.String("build.instruction", cmd.Name()), attribute.Int("build.stage", stage))
+	defer func() { tracing.End(span, err) }()
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)
 	}
@@ -140,7 +144,6 @@ func (b *builder) step(ctx context.Context, stage int, s *state, cmd instruction
 			return stepError(cmd, err)
 		}
 	}
-	var err error
 	switch c := cmd.(type) {
 	case *instructions.RunCommand:
 		err = b.run(ctx, stage, s, c)

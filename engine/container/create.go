@@ -14,6 +14,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/bundle"
@@ -22,6 +23,7 @@ import (
 	"github.com/berth-containers/berth/engine/network"
 	"github.com/berth-containers/berth/engine/rootless"
 	"github.com/berth-containers/berth/engine/slirp"
+	"github.com/berth-containers/berth/engine/tracing"
 	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
@@ -55,6 +57,8 @@ var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 // config.json any OCI runtime can run, and the records. Nothing is left if
 // it fails.
 func Create(ctx context.Context, s storage.Store, o CreateOptions) (c *Container, err error) {
+	ctx, span := tracing.Start(ctx, "create", attribute.String("container.image", o.Image))
+	defer func() { tracing.End(span, err) }()
 	if o.Name == "" {
 		o.Name = randomName()
 	} else if !validName.MatchString(o.Name) {

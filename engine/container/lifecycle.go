@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-containers/berth/engine/events"
+	"github.com/berth-containers/berth/engine/tracing"
 	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
@@ -98,8 +99,10 @@ func (m *Monitor) reap() {
 // to monitor, which creates and starts it through the runtime (the monitor
 // is used up either way). It returns once the container runs, or with a
 // *StartError. A running container is left alone.
-func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor) error {
+func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor) (err error) {
 	requested := time.Now()
+	ctx, span := tracing.Start(ctx, "start", tracing.Container(c.ID, c.Name)...)
+	defer func() { tracing.End(span, err) }()
 	handedOver := false
 	defer func() {
 		if !handedOver {
@@ -115,7 +118,10 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 	if _, err := s.Mount(c.ID, ""); err != nil {
 		return fmt.Errorf("mount container %s: %w", short(c.ID), err)
 	}
-	if err := setupNetwork(ctx, c); err != nil {
+	nctx, nspan := tracing.Start(ctx, "network setup")
+	err = setupNetwork(nctx, c)
+	tracing.End(nspan, err)
+	if err != nil {
 		_, _ = s.Unmount(c.ID, false)
 		return err
 	}
@@ -132,9 +138,13 @@ func Start(ctx context.Context, s storage.Store, c *Container, monitor *Monitor)
 	}); err != nil {
 		return err
 	}
-	// With when the start was asked for: the monitor reports the start's
-	// latency in its start event.
-	if _, err := fmt.Fprintf(monitor.goW, "%s %s %s %d\n", c.ID, c.Dir, c.RunDir, requested.UnixNano()); err != nil {
+	// With when the start was asked for (the monitor reports the start's
+	// latency in its start event), and the trace the monitor continues.
+	tp := tracing.Traceparent(ctx)
+	if tp == "" {
+		tp = "-"
+	}
+	if _, err := fmt.Fprintf(monitor.goW, "%s %s %s %d %s\n", c.ID, c.Dir, c.RunDir, requested.UnixNano(), tp); err != nil {
 		return fmt.Errorf("start monitor: %w", err)
 	}
 	// From here the monitor tears down what it was given when it ends,
@@ -223,7 +233,9 @@ func Kill(ctx context.Context, s storage.Store, c *Container, signal string) err
 
 // Stop sends the stop signal, waits timeout, then kills. Stopping a
 // container that is not running is not an error.
-func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Duration) error {
+func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Duration) (err error) {
+	ctx, span := tracing.Start(ctx, "stop", tracing.Container(c.ID, c.Name)...)
+	defer func() { tracing.End(span, err) }()
 	if err := Refresh(ctx, s, c); err != nil {
 		return err
 	}
@@ -258,7 +270,7 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 		return nil
 	}
 	_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
-	_, err := WaitExit(ctx, s, c, 10*time.Second)
+	_, err = WaitExit(ctx, s, c, 10*time.Second)
 	return err
 }
 
@@ -345,7 +357,9 @@ func Remove(ctx context.Context, s storage.Store, c *Container, force bool) erro
 // RemoveWithVolumes is Remove that, with volumes (rm -v), also removes the
 // container's anonymous volumes no other container uses; named volumes
 // stay.
-func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force, volumes bool) error {
+func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force, volumes bool) (err error) {
+	ctx, span := tracing.Start(ctx, "rm", tracing.Container(c.ID, c.Name)...)
+	defer func() { tracing.End(span, err) }()
 	if err := Refresh(ctx, s, c); err != nil {
 		return err
 	}

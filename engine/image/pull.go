@@ -10,10 +10,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/engine/events"
 	"github.com/berth-containers/berth/engine/registry"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 // PullOptions tune Pull.
@@ -25,7 +27,9 @@ type PullOptions struct {
 
 // Pull fetches ref (tag or digest; a manifest list is resolved to the
 // platform's image) from its mirrors or registry into the store.
-func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr string, o PullOptions) (*storage.Image, error) {
+func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr string, o PullOptions) (_ *storage.Image, err error) {
+	ctx, span := tracing.Start(ctx, "pull", attribute.String("image.name", refStr))
+	defer func() { tracing.End(span, err) }()
 	ref, err := ParseName(refStr)
 	if err != nil {
 		return nil, err

@@ -12,9 +12,11 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/engine/layertar"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 // writeOptions say how an image reaches the store.
@@ -186,11 +188,13 @@ func (w *layerWriter) rollback() {
 // put stores one layer unless it is there. Its blob streams straight into
 // the store when its parent is stored by the time the transfer starts;
 // otherwise it is spooled to an unlinked file while the parent finishes.
-func (w *layerWriter) put(ctx context.Context, l v1.Layer, id, parent string, diffID v1.Hash, parentDone <-chan struct{}) error {
+func (w *layerWriter) put(ctx context.Context, l v1.Layer, id, parent string, diffID v1.Hash, parentDone <-chan struct{}) (err error) {
 	dgst, err := l.Digest()
 	if err != nil {
 		return fmt.Errorf("layer digest: %w", err)
 	}
+	ctx, span := tracing.Start(ctx, "layer", attribute.String("layer.digest", dgst.String()))
+	defer func() { tracing.End(span, err) }()
 	if _, err := w.store.Layer(id); err == nil {
 		w.progress.Layer(dgst.String(), 0).Done("Already exists")
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/berth-containers/berth/engine/attach"
 	"github.com/berth-containers/berth/engine/container"
 	"github.com/berth-containers/berth/engine/events"
+	"github.com/berth-containers/berth/engine/tracing"
 	rtstate "github.com/berth-containers/berth/libcontainer/state"
 )
 
@@ -198,21 +199,32 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	if st.consoleSocket != "" {
 		args = append(args, "--console-socket", st.consoleSocket)
 	}
+	// The runtime emits no spans; its create and start are timed here, and
+	// it has the trace context in TRACEPARENT, as OpenTelemetry's
+	// environment carriers pass it.
+	rctx, rspan := tracing.Start(ctx, "runtime run", tracing.Container(c.ID, c.Name)...)
+	var env []string
+	if tp := tracing.Traceparent(rctx); tp != "" {
+		env = append(os.Environ(), "TRACEPARENT="+tp)
+	}
 	create := func() error {
 		cmd := rt.Command(ctx, append(args, c.ID)...)
+		cmd.Env = env
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = st.inner[0], st.inner[1], st.inner[2]
 		return cmd.Run()
 	}
-	if err := create(); err != nil {
+	err = create()
+	if err != nil && strings.Contains(container.LastRuntimeError(logFile), "already exists") {
 		// A runtime container left by a monitor that died: replace it.
-		if !strings.Contains(container.LastRuntimeError(logFile), "already exists") {
-			return 0, runtimeFailure(logFile, err)
-		}
 		_ = rt.Delete(ctx, c.ID, true)
-		if err := create(); err != nil {
-			return 0, runtimeFailure(logFile, err)
-		}
+		err = create()
 	}
+	if err != nil {
+		err = runtimeFailure(logFile, err)
+		tracing.End(rspan, err)
+		return 0, err
+	}
+	tracing.End(rspan, nil)
 	st.closeInner()
 	if err := st.receivePty(m); err != nil {
 		_ = rt.Delete(ctx, c.ID, true)
@@ -241,6 +253,8 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name,
 		events.StartLatency, strconv.FormatFloat(time.Since(requested).Seconds(), 'f', 6, 64))
 	_ = report(sync, nil)
+	// A detached container's monitor lives on: its start spans go now.
+	tracing.Flush(ctx)
 	code := m.waitInit(pid, m.startProbes(ctx))
 	// Output the init's children still write reaches us until they end too.
 	select {
