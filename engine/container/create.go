@@ -232,26 +232,31 @@ func copyFile(src, dst string) error {
 }
 
 // imageConfig reads the image's config as the image-spec type bundle
-// wants, and its health check, which that type has not.
+// wants, and its health check (with the SHELL that runs a CMD-SHELL test,
+// whoever gives the test), which that type has not.
 func imageConfig(s storage.Store, id string) (*ocispec.Image, *Healthcheck, error) {
-	cfg, err := image.Config(s, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	// The image's SHELL runs a CMD-SHELL test, whoever gave the test.
-	health := &Healthcheck{Shell: cfg.Config.Shell}
-	if hc := cfg.Config.Healthcheck; hc != nil {
-		health = &Healthcheck{Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout,
-			StartPeriod: hc.StartPeriod, Retries: hc.Retries, Shell: cfg.Config.Shell}
-	}
-	raw, err := json.Marshal(cfg)
+	raw, err := image.RawConfig(s, id)
 	if err != nil {
 		return nil, nil, err
 	}
 	var img ocispec.Image
+	var docker struct {
+		Config struct {
+			Healthcheck *Healthcheck `json:"Healthcheck"`
+			Shell       []string     `json:"Shell"`
+		} `json:"config"`
+	}
 	if err := json.Unmarshal(raw, &img); err != nil {
 		return nil, nil, fmt.Errorf("image %s: config: %w", short(id), err)
 	}
+	if err := json.Unmarshal(raw, &docker); err != nil {
+		return nil, nil, fmt.Errorf("image %s: config: %w", short(id), err)
+	}
+	health := docker.Config.Healthcheck
+	if health == nil {
+		health = &Healthcheck{}
+	}
+	health.Shell = docker.Config.Shell
 	return &img, health, nil
 }
 

@@ -30,6 +30,13 @@ func Config(s storage.Store, id string) (*v1.ConfigFile, error) {
 	return cfg, err
 }
 
+// RawConfig reads an image's config as stored, for fields
+// go-containerregistry's type has not (Healthcheck.StartInterval).
+func RawConfig(s storage.Store, id string) ([]byte, error) {
+	raw, _, err := readConfig(s, id)
+	return raw, err
+}
+
 // readConfig reads an image's config, as stored (its digest is the image
 // ID) and parsed.
 func readConfig(s storage.Store, id string) ([]byte, *v1.ConfigFile, error) {

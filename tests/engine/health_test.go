@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,4 +218,73 @@ func TestAPIHealth(t *testing.T) {
 		}
 		s.dockerOK(t, e, "rm", "-f", "probed")
 	})
+}
+
+// TestHealthcheckImageStartInterval: an image's HEALTHCHECK with
+// --start-interval (which go-containerregistry's config type drops) is
+// read from the stored config: with an interval of an hour, probes come
+// every 100 ms of the start interval.
+func TestHealthcheckImageStartInterval(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	var in, out bytes.Buffer
+	saved := e.run(nil, "save", "busybox:latest")
+	if saved.Code != 0 {
+		t.Fatalf("save: %s", saved.Stderr)
+	}
+	in.WriteString(saved.Stdout)
+	tr, tw := tar.NewReader(&in), tar.NewWriter(&out)
+	files := map[string][]byte{}
+	var order []*tar.Header
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		files[h.Name] = data
+		order = append(order, h)
+	}
+	var manifest []map[string]any
+	if err := json.Unmarshal(files["manifest.json"], &manifest); err != nil || len(manifest) != 1 {
+		t.Fatalf("manifest.json: %v", err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(files[manifest[0]["Config"].(string)], &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["config"].(map[string]any)["Healthcheck"] = map[string]any{
+		"Test": []string{"CMD-SHELL", "exit 1"}, "Interval": time.Hour, "StartPeriod": time.Hour,
+		"StartInterval": 100 * time.Millisecond,
+	}
+	raw, _ := json.Marshal(cfg)
+	files["cfg.json"], manifest[0]["Config"] = raw, "cfg.json"
+	manifest[0]["RepoTags"] = []string{"localhost/hc-start:latest"}
+	files["manifest.json"], _ = json.Marshal(manifest)
+	for _, h := range append(order, &tar.Header{Name: "cfg.json", Mode: 0o644, Typeflag: tar.TypeReg}) {
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(files[h.Name]))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write(files[h.Name])
+	}
+	tw.Close()
+	if r := e.run(out.Bytes(), "load"); r.Code != 0 {
+		t.Fatalf("load: %s", r.Stderr)
+	}
+	e.ok("run", "-d", "--name", "si", "--network", "none", "hc-start", "sleep", "1000")
+	var h container.Health
+	waitFor(t, func() bool { h = health(t, e, "si"); return len(h.Log) >= 2 })
+	if h.Status != "starting" || h.FailingStreak != 0 {
+		t.Errorf("in the start period: %+v", h)
+	}
+	if out := e.ok("inspect", "--format", "{{.Config.Healthcheck.StartInterval}}", "si"); out != "100ms\n" {
+		t.Errorf("StartInterval: %q", out)
+	}
+	e.ok("rm", "-f", "si")
 }
