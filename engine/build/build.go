@@ -191,7 +191,7 @@ func (b *builder) commit(ctx context.Context, final *state, cfg *v1.ConfigFile, 
 			return b.store.Image(id)
 		}
 	}
-	img, err := image.WriteConfig(ctx, b.store, cfg, names)
+	img, err := image.WriteConfig(ctx, b.store, cfg, final.extras, names)
 	if err != nil {
 		return nil, fmt.Errorf("commit the image: %w", err)
 	}

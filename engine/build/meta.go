@@ -108,7 +108,8 @@ func applyMeta(s *state, cmd instructions.Command) error {
 	case *instructions.HealthCheckCommand:
 		h := cmd.Health
 		c.Healthcheck = &v1.HealthConfig{Test: h.Test, Interval: h.Interval, Timeout: h.Timeout, StartPeriod: h.StartPeriod, Retries: h.Retries}
-		created = fmt.Sprintf("HEALTHCHECK &{%q %q %q %q %d}", h.Test, h.Interval, h.Timeout, h.StartPeriod, h.Retries)
+		s.extras.HealthStartInterval = h.StartInterval
+		created = fmt.Sprintf("HEALTHCHECK %+v", *h)
 	case *instructions.ShellCommand:
 		c.Shell = slices.Clone(cmd.Shell)
 		created = fmt.Sprintf("SHELL %q", cmd.Shell)

@@ -79,11 +79,11 @@ func (b *builder) from(ctx context.Context, i int, base string) (*state, error) 
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := image.Config(b.store, img.ID)
+	cfg, x, err := image.ConfigExtras(b.store, img.ID)
 	if err != nil {
 		return nil, err
 	}
-	s := &state{cfg: cfg.DeepCopy(), key: "image " + img.ID}
+	s := &state{cfg: cfg, extras: x, key: "image " + img.ID}
 	parent := ""
 	for _, d := range cfg.RootFS.DiffIDs {
 		id := image.ChainID(parent, d)

@@ -16,6 +16,7 @@ import (
 // state is a stage after some steps: the image so far.
 type state struct {
 	cfg    *v1.ConfigFile
+	extras image.Extras
 	layers []image.Layer
 	// key is the cache key of everything so far.
 	key string
@@ -58,7 +59,7 @@ func (s *state) history(createdBy string, empty bool) {
 
 // clone copies a stage's state for a stage built on it.
 func (s *state) clone() *state {
-	return &state{cfg: s.cfg.DeepCopy(), layers: slices.Clone(s.layers), key: s.key, dirs: slices.Clone(s.dirs)}
+	return &state{cfg: s.cfg.DeepCopy(), extras: s.extras, layers: slices.Clone(s.layers), key: s.key, dirs: slices.Clone(s.dirs)}
 }
 
 // argEnv are the ARGs with values that no ENV of the same name hides, as

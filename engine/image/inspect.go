@@ -6,27 +6,26 @@ import (
 	"strings"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.podman.io/storage"
 )
 
 // Inspect is an image as `docker image inspect` shows it.
 type Inspect struct {
-	ID            string      `json:"Id"`
-	RepoTags      []string    `json:"RepoTags"`
-	RepoDigests   []string    `json:"RepoDigests"`
-	Parent        string      `json:"Parent"`
-	Comment       string      `json:"Comment"`
-	Created       time.Time   `json:"Created"`
-	DockerVersion string      `json:"DockerVersion"`
-	Author        string      `json:"Author"`
-	Config        v1.Config   `json:"Config"`
-	Architecture  string      `json:"Architecture"`
-	Variant       string      `json:"Variant,omitempty"`
-	Os            string      `json:"Os"`
-	Size          int64       `json:"Size"`
-	GraphDriver   GraphDriver `json:"GraphDriver"`
-	RootFS        RootFS      `json:"RootFS"`
+	ID            string       `json:"Id"`
+	RepoTags      []string     `json:"RepoTags"`
+	RepoDigests   []string     `json:"RepoDigests"`
+	Parent        string       `json:"Parent"`
+	Comment       string       `json:"Comment"`
+	Created       time.Time    `json:"Created"`
+	DockerVersion string       `json:"DockerVersion"`
+	Author        string       `json:"Author"`
+	Config        DockerConfig `json:"Config"`
+	Architecture  string       `json:"Architecture"`
+	Variant       string       `json:"Variant,omitempty"`
+	Os            string       `json:"Os"`
+	Size          int64        `json:"Size"`
+	GraphDriver   GraphDriver  `json:"GraphDriver"`
+	RootFS        RootFS       `json:"RootFS"`
 }
 
 // GraphDriver names the storage driver and the layer directories.
@@ -43,7 +42,7 @@ type RootFS struct {
 
 // InspectImage describes a stored image.
 func InspectImage(s storage.Store, img *storage.Image) (*Inspect, error) {
-	cfg, err := Config(s, img.ID)
+	cfg, x, err := ConfigExtras(s, img.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +53,7 @@ func InspectImage(s storage.Store, img *storage.Image) (*Inspect, error) {
 	in := &Inspect{
 		ID: "sha256:" + img.ID, RepoTags: []string{}, RepoDigests: []string{},
 		Created: cfg.Created.Time, DockerVersion: cfg.DockerVersion, Author: cfg.Author,
-		Config: cfg.Config, Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS,
+		Config: WithExtras(cfg.Config, x), Architecture: cfg.Architecture, Variant: cfg.Variant, Os: cfg.OS,
 		Size: size, RootFS: RootFS{Type: "layers", Layers: []string{}},
 	}
 	if n := len(cfg.History); n > 0 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -50,8 +49,8 @@ func StoreDiff(ctx context.Context, s storage.Store, layerID, parent string) (La
 
 // WriteConfig records an image made of stored layers (cfg's diff IDs, each
 // found by its chain ID) and cfg, with names (canonical references).
-func WriteConfig(ctx context.Context, s storage.Store, cfg *v1.ConfigFile, names []string) (*storage.Image, error) {
-	rawCfg, err := json.Marshal(cfg)
+func WriteConfig(ctx context.Context, s storage.Store, cfg *v1.ConfigFile, x Extras, names []string) (*storage.Image, error) {
+	rawCfg, err := marshalConfig(cfg, x)
 	if err != nil {
 		return nil, err
 	}

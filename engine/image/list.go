@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -28,6 +29,64 @@ type Summary struct {
 func Config(s storage.Store, id string) (*v1.ConfigFile, error) {
 	_, cfg, err := readConfig(s, id)
 	return cfg, err
+}
+
+// Extras are the config fields go-containerregistry's ConfigFile has not,
+// carried beside it so that a build keeps them.
+type Extras struct {
+	// HealthStartInterval is docker's Healthcheck.StartInterval.
+	HealthStartInterval time.Duration
+}
+
+// ConfigExtras reads an image's config and the fields the parsed config
+// lacks.
+func ConfigExtras(s storage.Store, id string) (*v1.ConfigFile, Extras, error) {
+	raw, cfg, err := readConfig(s, id)
+	if err != nil {
+		return nil, Extras{}, err
+	}
+	var doc struct {
+		Config struct {
+			Healthcheck struct {
+				StartInterval time.Duration
+			}
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, Extras{}, fmt.Errorf("image %s: parse config: %w", short(id), err)
+	}
+	return cfg, Extras{HealthStartInterval: doc.Config.Healthcheck.StartInterval}, nil
+}
+
+// DockerConfig is v1.Config as docker writes and shows it, with the
+// health check's StartInterval.
+type DockerConfig struct {
+	v1.Config
+	// Healthcheck shadows v1.Config's in JSON and in templates.
+	Healthcheck *Healthcheck `json:"Healthcheck,omitempty"`
+}
+
+// Healthcheck is v1.HealthConfig with StartInterval.
+type Healthcheck struct {
+	v1.HealthConfig
+	StartInterval time.Duration `json:",omitempty"`
+}
+
+// WithExtras joins a config and the fields it lacks.
+func WithExtras(c v1.Config, x Extras) DockerConfig {
+	d := DockerConfig{Config: c}
+	if c.Healthcheck != nil {
+		d.Healthcheck = &Healthcheck{HealthConfig: *c.Healthcheck, StartInterval: x.HealthStartInterval}
+	}
+	return d
+}
+
+// marshalConfig encodes cfg with x's fields in their places.
+func marshalConfig(cfg *v1.ConfigFile, x Extras) ([]byte, error) {
+	return json.Marshal(struct {
+		*v1.ConfigFile
+		Config DockerConfig `json:"config"`
+	}{cfg, WithExtras(cfg.Config, x)})
 }
 
 // RawConfig reads an image's config as stored, for fields

@@ -36,9 +36,9 @@ type imageConfig struct {
 	Labels                               map[string]string
 	ExposedPorts, Volumes                map[string]struct{}
 	Healthcheck                          *struct {
-		Test              []string
-		Interval, Timeout int64
-		Retries           int
+		Test                             []string
+		Interval, Timeout, StartInterval int64
+		Retries                          int
 	}
 }
 
@@ -96,7 +96,7 @@ LABEL org.example.one=1 two="two words"
 EXPOSE 80 53/udp 8000-8001
 VOLUME /data
 STOPSIGNAL SIGINT
-HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD wget -q localhost || exit 1
+HEALTHCHECK --interval=5s --timeout=2s --start-interval=300ms --retries=4 CMD wget -q localhost || exit 1
 ONBUILD RUN echo triggered > /tmp/onbuild.txt
 WORKDIR /app
 WORKDIR sub
@@ -144,7 +144,7 @@ ENTRYPOINT ["cat"]
 	if _, ok := c.Volumes["/data"]; !ok {
 		t.Errorf("Volumes %v", c.Volumes)
 	}
-	if h := c.Healthcheck; h == nil || strings.Join(h.Test, "|") != "CMD-SHELL|wget -q localhost || exit 1" || h.Interval != 5e9 || h.Timeout != 2e9 || h.Retries != 4 {
+	if h := c.Healthcheck; h == nil || strings.Join(h.Test, "|") != "CMD-SHELL|wget -q localhost || exit 1" || h.Interval != 5e9 || h.Timeout != 2e9 || h.StartInterval != 3e8 || h.Retries != 4 {
 		t.Errorf("Healthcheck %+v", c.Healthcheck)
 	}
 	if strings.Join(c.Shell, " ") != "/bin/sh -ec" || len(c.OnBuild) != 1 || c.OnBuild[0] != "RUN echo triggered > /tmp/onbuild.txt" {
@@ -162,6 +162,16 @@ ENTRYPOINT ["cat"]
 	child := buildContext(t, map[string]string{"Dockerfile": "FROM instr\nUSER 0\nRUN cat /tmp/onbuild.txt\nENTRYPOINT [\"/bin/sh\", \"-c\"]\n"})
 	e.ok("build", "-t", "child", child)
 	cc := e.config("child")
+	if h := cc.Healthcheck; h == nil || h.StartInterval != 3e8 {
+		t.Errorf("child: the base's Healthcheck %+v, want its StartInterval", h)
+	}
+	if got := e.ok("create", "--name", "child-hc", "child"); got == "" {
+		t.Error("create printed no ID")
+	}
+	if got := e.ok("inspect", "--format", "{{.Config.Healthcheck.StartInterval}}", "child-hc"); got != "300ms\n" {
+		t.Errorf("container of child: StartInterval %q", got)
+	}
+	e.ok("rm", "child-hc")
 	if len(cc.OnBuild) != 0 || len(cc.Cmd) != 0 {
 		t.Errorf("child: OnBuild %q, Cmd %q (a new ENTRYPOINT drops an inherited CMD)", cc.OnBuild, cc.Cmd)
 	}
