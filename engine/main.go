@@ -177,7 +177,8 @@ var endTrace = func() {}
 
 // before sets up logging and, when an OTLP endpoint is set, a trace with
 // one root span for the command ("berth run"); the monitor continues the
-// trace of the start that hands it its container instead.
+// trace of the start that hands it its container instead, and the API
+// service makes a trace per request.
 func before(c *cli.Context) error {
 	if err := setupLogging(c); err != nil {
 		return err
@@ -187,9 +188,9 @@ func before(c *cli.Context) error {
 	}
 	ctx, shutdown := tracing.Setup(c.Context, "berth")
 	endTrace = shutdown
-	if cmd := c.Args().First(); cmd != monitorName {
+	if args := c.Args().Slice(); len(args) > 0 && args[0] != monitorName && !(len(args) > 1 && args[0] == "system" && args[1] == "service") {
 		var span trace.Span
-		ctx, span = tracing.Start(ctx, "berth "+cmd)
+		ctx, span = tracing.Start(ctx, "berth "+c.Args().First())
 		endTrace = func() { span.End(); shutdown() }
 	}
 	c.Context = ctx

@@ -28,6 +28,7 @@ import (
 	"github.com/berth-containers/berth/engine/image"
 	"github.com/berth-containers/berth/engine/metrics"
 	"github.com/berth-containers/berth/engine/registry"
+	"github.com/berth-containers/berth/engine/tracing"
 )
 
 // API versions served: the newest is what a current docker CLI asks for,
@@ -66,11 +67,13 @@ type Server struct {
 	pending map[string]*pendingAttach
 	// execs are the exec instances made, by ID.
 	execs map[string]*execSession
+	// traced: spans are exported (tracing.Enabled).
+	traced bool
 }
 
 // New makes the handler.
 func New(o Options) *Server {
-	s := &Server{o: o, mux: http.NewServeMux(), pending: map[string]*pendingAttach{}}
+	s := &Server{o: o, mux: http.NewServeMux(), pending: map[string]*pendingAttach{}, traced: tracing.Enabled()}
 	s.routes()
 	return s
 }
@@ -92,7 +95,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawPath = ""
 	}
 	slog.Debug("api", "method", r.Method, "path", r.URL.Path)
+	if !s.traced {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	// One trace per request, continuing the client's traceparent; the
+	// engine's spans (create, start, pull ...) are its children.
+	ctx, span := tracing.Start(tracing.WithTraceparent(r.Context(), r.Header.Get("Traceparent")), r.Method+" "+r.URL.Path)
+	r = r.WithContext(ctx)
 	s.mux.ServeHTTP(w, r)
+	span.SetName(r.Method + " " + strings.TrimPrefix(r.Pattern, r.Method+" "))
+	span.End()
 }
 
 // older tells whether API version a is before b.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -127,5 +128,67 @@ func TestTraces(t *testing.T) {
 	waitFor(t, func() bool { return r.count("berth ps") == 1 })
 	if n := r.count("berth run"); n != 1 {
 		t.Errorf("%d berth run traces, want 1", n)
+	}
+}
+
+// TestAPITraces: the API service makes a span per request, named by its
+// route and continuing the client's traceparent, with the engine's spans
+// under it; the service itself is no trace.
+func TestAPITraces(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	r := startOTLPReceiver(t)
+	e.Env = append(e.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+r.url, "OTEL_BSP_SCHEDULE_DELAY=50")
+	s := startService(t, e, "--time", "0")
+	const traceID, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	call := func(method, path, body string) string {
+		req, err := http.NewRequest(method, "http://berth"+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Traceparent", "00-"+traceID+"-"+clientSpan+"-01")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		}
+		return string(data)
+	}
+	call("POST", "/v1.41/containers/create?name=traced", `{"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}}`)
+	call("POST", "/v1.41/containers/traced/start", "")
+	call("POST", "/v1.41/containers/traced/wait", "")
+	call("DELETE", "/v1.41/containers/traced", "")
+
+	want := []string{"POST /containers/create", "create", "POST /containers/{id}/start", "start", "runtime run", "DELETE /containers/{id}", "rm"}
+	var got map[string]span
+	waitFor(t, func() bool {
+		got = r.byName()
+		for _, n := range want {
+			if _, ok := got[n]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	for child, parent := range map[string]string{
+		"create": "POST /containers/create", "start": "POST /containers/{id}/start",
+		"runtime run": "start", "rm": "DELETE /containers/{id}",
+	} {
+		if c := got[child]; c.trace != traceID || c.parent != got[parent].id {
+			t.Errorf("span %s: %+v, want a child of %s %+v", child, c, parent, got[parent])
+		}
+	}
+	for _, n := range []string{"POST /containers/create", "POST /containers/{id}/start", "DELETE /containers/{id}"} {
+		if c := got[n]; c.trace != traceID || c.parent != clientSpan || c.service != "berth" {
+			t.Errorf("span %s: %+v, want the client's span %s as parent", n, c, clientSpan)
+		}
+	}
+	if n := r.count("berth system"); n != 0 {
+		t.Errorf("%d spans of the service itself", n)
 	}
 }
