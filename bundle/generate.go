@@ -31,8 +31,8 @@ const (
 const (
 	defaultPath    = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	defaultShmSize = 64 << 20
-	// cpuPeriod is docker's CFS period for --cpus, in microseconds.
-	cpuPeriod = 100000
+	// CPUPeriod is docker's CFS period for --cpus, in microseconds.
+	CPUPeriod = 100000
 	// maxHostname is the kernel's HOST_NAME_MAX.
 	maxHostname = 64
 )
@@ -344,14 +344,10 @@ func setResources(r *specs.LinuxResources, o Options) error {
 	if o.Memory > 0 {
 		r.Memory = &specs.LinuxMemory{Limit: &o.Memory}
 	}
-	if o.CPUs < 0 {
-		return fmt.Errorf("cpus %g is negative", o.CPUs)
-	}
-	if o.CPUs > 0 {
-		quota, period := int64(o.CPUs*cpuPeriod), uint64(cpuPeriod)
-		// The kernel's minimum quota is 1 ms.
-		if quota < 1000 {
-			return fmt.Errorf("cpus %g is below the minimum of 0.01", o.CPUs)
+	if o.CPUs != 0 {
+		quota, period, err := CPUQuota(o.CPUs)
+		if err != nil {
+			return err
 		}
 		r.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
 	}
@@ -359,6 +355,19 @@ func setResources(r *specs.LinuxResources, o Options) error {
 		r.Pids = &specs.LinuxPids{Limit: &o.PidsLimit}
 	}
 	return nil
+}
+
+// CPUQuota is docker's --cpus as a CFS quota and period.
+func CPUQuota(cpus float64) (quota int64, period uint64, err error) {
+	if cpus < 0 {
+		return 0, 0, fmt.Errorf("cpus %g is negative", cpus)
+	}
+	quota, period = int64(cpus*CPUPeriod), uint64(CPUPeriod)
+	// The kernel's minimum quota is 1 ms.
+	if quota < 1000 {
+		return 0, 0, fmt.Errorf("cpus %g is below the minimum of 0.01", cpus)
+	}
+	return quota, period, nil
 }
 
 // annotations follow the image-spec's conversion rules: annotations implied

@@ -140,7 +140,7 @@ func containerCommands() []*cli.Command {
 		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
 		rmCommand(), psCommand(), logsCommand(), waitCommand(), attachCommand(), monitorCommandDef(),
 		bundleCommand(),
-		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
+		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), updateCommand(), renameCommand(),
 		cpCommand(), diffCommand(), commitCommand(), exportCommand(), eventsCommand(),
 		{Name: "container", Usage: "manage containers", Subcommands: containerSubcommands()},
 	}
@@ -152,7 +152,7 @@ func containerSubcommands() []*cli.Command {
 		createCommand(), runCommand(), startCommand(), stopCommand(), restartCommand(), killCommand(),
 		rmCommand(), renamed(psCommand(), "ls", "list"), logsCommand(), waitCommand(), attachCommand(),
 		inspectCommand("container"), containerPruneCommand(),
-		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), renameCommand(),
+		execCommand(), topCommand(), statsCommand(), portCommand(), pauseCommand(), unpauseCommand(), updateCommand(), renameCommand(),
 		cpCommand(), diffCommand(), commitCommand(), exportCommand(),
 	}
 }

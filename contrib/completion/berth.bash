@@ -6,8 +6,8 @@
 # completed as well as the default one. Source it, or install it as
 # /usr/share/bash-completion/completions/berth.
 
-__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause rename cp diff commit export events build builder healthcheck container image system volume network"
-__berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause rename cp diff commit export"
+__berth_commands="pull push images inspect history tag rmi save load import login logout create run start stop restart kill rm ps logs wait attach bundle exec top stats port pause unpause update rename cp diff commit export events build builder healthcheck container image system volume network"
+__berth_sub_container="create run start stop restart kill rm ls list logs wait attach inspect prune exec top stats port pause unpause update rename cp diff commit export"
 __berth_sub_image="ls list pull push inspect history tag rm prune save load import build"
 __berth_sub_builder="prune"
 __berth_sub_healthcheck="run"
@@ -51,6 +51,7 @@ __berth_flags() {
 	"container stop") echo "--time -t --help" ;;
 	"container top") echo " --help" ;;
 	"container unpause") echo " --help" ;;
+	"container update") echo "--memory -m --memory-reservation --memory-swap --cpus --cpu-shares -c --cpu-quota --cpu-period --cpuset-cpus --cpuset-mems --pids-limit --blkio-weight --restart --help" ;;
 	"container wait") echo " --help" ;;
 	"cp") echo "--archive -a --follow-link -L --quiet -q --help" ;;
 	"create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --help" ;;
@@ -105,6 +106,7 @@ __berth_flags() {
 	"tag") echo " --help" ;;
 	"top") echo " --help" ;;
 	"unpause") echo " --help" ;;
+	"update") echo "--memory -m --memory-reservation --memory-swap --cpus --cpu-shares -c --cpu-quota --cpu-period --cpuset-cpus --cpuset-mems --pids-limit --blkio-weight --restart --help" ;;
 	"volume create") echo "--driver -d --label -l --opt -o --help" ;;
 	"volume export") echo "--output -o --help" ;;
 	"volume import") echo " --help" ;;
@@ -285,6 +287,7 @@ __berth_args() {
 	"container stop") echo "ctr ctr" ;;
 	"container top") echo "ctr -" ;;
 	"container unpause") echo "ctr ctr" ;;
+	"container update") echo "ctr ctr" ;;
 	"container wait") echo "ctr ctr" ;;
 	"cp") echo "cp cp" ;;
 	"create") echo "img -" ;;
@@ -323,6 +326,7 @@ __berth_args() {
 	"tag") echo "img -" ;;
 	"top") echo "ctr -" ;;
 	"unpause") echo "ctr ctr" ;;
+	"update") echo "ctr ctr" ;;
 	"volume export") echo "vol -" ;;
 	"volume import") echo "vol file" ;;
 	"volume inspect") echo "vol vol" ;;

@@ -372,8 +372,9 @@ func inspect(c *container.Container, driver string) *mcontainer.InspectResponse 
 			Error: st.Error, StartedAt: ts(st.StartedAt), FinishedAt: ts(st.FinishedAt)},
 		HostConfig: &mcontainer.HostConfig{Binds: in.HostConfig.Binds, NetworkMode: mcontainer.NetworkMode(in.HostConfig.NetworkMode),
 			AutoRemove: in.HostConfig.AutoRemove, Runtime: in.HostConfig.Runtime,
-			RestartPolicy: mcontainer.RestartPolicy{Name: mcontainer.RestartPolicyMode(in.HostConfig.RestartPolicy.Name), MaximumRetryCount: in.HostConfig.RestartPolicy.MaxRetries},
-			LogConfig:     mcontainer.LogConfig{Type: in.HostConfig.LogConfig.Driver}},
+			RestartPolicy: mcontainer.RestartPolicy{Name: mcontainer.RestartPolicyMode(in.HostConfig.RestartPolicy.Name), MaximumRetryCount: in.HostConfig.RestartPolicy.MaximumRetryCount},
+			LogConfig:     mcontainer.LogConfig{Type: in.HostConfig.LogConfig.Driver},
+			Resources:     resources(in.HostConfig.Resources)},
 		Config: &mcontainer.Config{Hostname: in.Config.Hostname, User: in.Config.User, Tty: in.Config.Tty, OpenStdin: in.Config.OpenStdin,
 			Env: in.Config.Env, Cmd: in.Config.Cmd, Image: in.Config.Image, WorkingDir: in.Config.WorkingDir,
 			Entrypoint: in.Config.Entrypoint, Labels: in.Config.Labels, StopSignal: in.Config.StopSignal},
@@ -742,4 +743,11 @@ func terminalSize(w http.ResponseWriter, r *http.Request) (rows, cols uint16, ok
 		return 0, 0, false
 	}
 	return uint16(h), uint16(wd), true
+}
+
+// resources is a container's limits in docker's shape.
+func resources(r container.Resources) mcontainer.Resources {
+	return mcontainer.Resources{Memory: r.Memory, MemoryReservation: r.MemoryReservation, MemorySwap: r.MemorySwap,
+		CPUShares: r.CPUShares, CPUQuota: r.CPUQuota, CPUPeriod: r.CPUPeriod, CpusetCpus: r.CpusetCpus,
+		CpusetMems: r.CpusetMems, PidsLimit: r.PidsLimit, BlkioWeight: r.BlkioWeight}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -69,4 +70,65 @@ func (s *Server) containerExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
 	_ = container.Export(r.Context(), s.o.Store, c, w)
+}
+
+// containerUpdate is POST /containers/{id}/update (docker update).
+func (s *Server) containerUpdate(w http.ResponseWriter, r *http.Request) {
+	var req mcontainer.UpdateConfig
+	if !decode(w, r, &req) {
+		return
+	}
+	l, err := updateLimits(req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	c, ok := s.findContainer(w, r)
+	if !ok {
+		return
+	}
+	if err := container.UpdateLimits(r.Context(), s.o.Store, c, l); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, container.ErrBadLimits) {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, mcontainer.UpdateResponse{Warnings: []string{}})
+}
+
+// updateLimits maps docker's UpdateConfig, refusing the fields berth does
+// not change by name.
+func updateLimits(u mcontainer.UpdateConfig) (container.Limits, error) {
+	res := u.Resources
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"BlkioWeightDevice", len(res.BlkioWeightDevice) > 0}, {"BlkioDeviceReadBps", len(res.BlkioDeviceReadBps) > 0},
+		{"BlkioDeviceWriteBps", len(res.BlkioDeviceWriteBps) > 0}, {"BlkioDeviceReadIOps", len(res.BlkioDeviceReadIOps) > 0},
+		{"BlkioDeviceWriteIOps", len(res.BlkioDeviceWriteIOps) > 0}, {"CpuRealtimePeriod", res.CPURealtimePeriod != 0},
+		{"CpuRealtimeRuntime", res.CPURealtimeRuntime != 0}, {"Devices", len(res.Devices) > 0},
+		{"DeviceCgroupRules", len(res.DeviceCgroupRules) > 0}, {"DeviceRequests", len(res.DeviceRequests) > 0},
+		{"MemorySwappiness", res.MemorySwappiness != nil}, {"OomKillDisable", res.OomKillDisable != nil},
+		{"Ulimits", len(res.Ulimits) > 0}, {"CgroupParent", res.CgroupParent != ""},
+	} {
+		if f.set {
+			return container.Limits{}, badRequest("%s cannot be updated by berth", f.name)
+		}
+	}
+	if res.CPUPeriod < 0 || res.CPUShares < 0 || res.NanoCPUs < 0 {
+		return container.Limits{}, badRequest("CpuPeriod, CpuShares and NanoCpus must not be negative")
+	}
+	l := container.Limits{
+		Memory: res.Memory, MemoryReservation: res.MemoryReservation, MemorySwap: res.MemorySwap,
+		CPUs: float64(res.NanoCPUs) / 1e9, CPUShares: uint64(res.CPUShares), CPUQuota: res.CPUQuota,
+		CPUPeriod: uint64(res.CPUPeriod), CpusetCpus: res.CpusetCpus, CpusetMems: res.CpusetMems,
+		PidsLimit: res.PidsLimit, BlkioWeight: res.BlkioWeight,
+	}
+	if p := u.RestartPolicy; p.Name != "" {
+		l.Restart = &container.RestartPolicy{Name: string(p.Name), MaxRetries: p.MaximumRetryCount}
+	}
+	return l, nil
 }

@@ -155,6 +155,7 @@ func (s *Server) routes() {
 
 	m.HandleFunc("POST /containers/{id}/pause", s.containerPause)
 	m.HandleFunc("POST /containers/{id}/unpause", s.containerUnpause)
+	m.HandleFunc("POST /containers/{id}/update", s.containerUpdate)
 	m.HandleFunc("POST /containers/{id}/rename", s.containerRename)
 	m.HandleFunc("GET /containers/{id}/top", s.containerTop)
 	m.HandleFunc("GET /containers/{id}/export", s.containerExport)

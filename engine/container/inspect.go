@@ -47,13 +47,68 @@ type InspectState struct {
 
 // HostConfig is the part of docker's HostConfig berth has.
 type HostConfig struct {
-	Binds         []string      `json:"Binds"`
-	NetworkMode   string        `json:"NetworkMode"`
-	RestartPolicy RestartPolicy `json:"RestartPolicy"`
-	AutoRemove    bool          `json:"AutoRemove"`
-	Runtime       string        `json:"Runtime"`
-	LogConfig     LogConfig     `json:"LogConfig"`
-	CgroupParent  string        `json:"CgroupParent"`
+	Binds         []string             `json:"Binds"`
+	NetworkMode   string               `json:"NetworkMode"`
+	RestartPolicy InspectRestartPolicy `json:"RestartPolicy"`
+	AutoRemove    bool                 `json:"AutoRemove"`
+	Runtime       string               `json:"Runtime"`
+	LogConfig     LogConfig            `json:"LogConfig"`
+	CgroupParent  string               `json:"CgroupParent"`
+	Resources
+}
+
+// InspectRestartPolicy is docker's RestartPolicy.
+type InspectRestartPolicy struct {
+	Name              string `json:"Name"`
+	MaximumRetryCount int    `json:"MaximumRetryCount"`
+}
+
+// Resources are the container's limits as docker's HostConfig shows them,
+// read from its bundle (where update changes them).
+type Resources struct {
+	Memory            int64  `json:"Memory"`
+	MemoryReservation int64  `json:"MemoryReservation"`
+	MemorySwap        int64  `json:"MemorySwap"`
+	CPUShares         int64  `json:"CpuShares"`
+	CPUQuota          int64  `json:"CpuQuota"`
+	CPUPeriod         int64  `json:"CpuPeriod"`
+	CpusetCpus        string `json:"CpusetCpus"`
+	CpusetMems        string `json:"CpusetMems"`
+	PidsLimit         *int64 `json:"PidsLimit"`
+	BlkioWeight       uint16 `json:"BlkioWeight"`
+}
+
+// resources reads the limits of the container's bundle (none when it
+// cannot be read: inspect shows what it can).
+func resources(c *Container) Resources {
+	var out Resources
+	spec, err := c.BundleSpec()
+	if err != nil || spec.Linux == nil || spec.Linux.Resources == nil {
+		return out
+	}
+	r := spec.Linux.Resources
+	if m := r.Memory; m != nil {
+		out.Memory, out.MemoryReservation, out.MemorySwap = deref(m.Limit), deref(m.Reservation), deref(m.Swap)
+	}
+	if cpu := r.CPU; cpu != nil {
+		out.CPUShares, out.CPUQuota, out.CPUPeriod = int64(deref(cpu.Shares)), deref(cpu.Quota), int64(deref(cpu.Period))
+		out.CpusetCpus, out.CpusetMems = cpu.Cpus, cpu.Mems
+	}
+	if r.Pids != nil {
+		out.PidsLimit = r.Pids.Limit
+	}
+	if r.BlockIO != nil {
+		out.BlkioWeight = deref(r.BlockIO.Weight)
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // InspectConfig is docker's Config.
@@ -104,8 +159,9 @@ func InspectContainer(c *Container, driver string) *Inspect {
 		Image: "sha256:" + c.ImageID, LogPath: c.LogPath(), Name: "/" + c.Name,
 		ResolvConfPath: etc("resolv.conf"), HostnamePath: etc("hostname"), HostsPath: etc("hosts"),
 		RestartCount: c.RestartCount, Driver: driver, Platform: "linux",
-		HostConfig: HostConfig{Binds: c.Binds, NetworkMode: c.Network, RestartPolicy: c.Restart,
-			AutoRemove: c.AutoRemove, Runtime: c.Config.Runtime, LogConfig: c.Log, CgroupParent: c.CgroupPath},
+		HostConfig: HostConfig{Binds: c.Binds, NetworkMode: c.Network, RestartPolicy: InspectRestartPolicy{c.Restart.Name, c.Restart.MaxRetries},
+			AutoRemove: c.AutoRemove, Runtime: c.Config.Runtime, LogConfig: c.Log, CgroupParent: c.CgroupPath,
+			Resources: resources(c)},
 		Config: InspectConfig{Hostname: c.Hostname, User: c.User, Tty: c.Tty, OpenStdin: c.OpenStdin,
 			Env: c.Env, Cmd: c.Cmd, Image: c.Image, WorkingDir: c.WorkingDir, Entrypoint: c.Entrypoint,
 			Labels: c.Labels, StopSignal: c.StopSignal, StopTimeout: c.StopTimeout, Healthcheck: c.Healthcheck},

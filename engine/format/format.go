@@ -121,8 +121,11 @@ func executeObject(t *template.Template, w io.Writer, v any) error {
 	if err != nil {
 		return err
 	}
+	// Numbers stay as written: 134217728, not 1.34217728e+08.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := dec.Decode(&m); err != nil {
 		return t.Execute(w, v)
 	}
 	return t.Execute(w, m)

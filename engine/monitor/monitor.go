@@ -149,7 +149,7 @@ func report(sync *os.File, err error) error {
 // first; a stop or kill meanwhile cancels it.
 func (m *Monitor) restart(code int) bool {
 	if !m.healthRestart.Swap(false) {
-		p := m.c.Restart
+		p := m.c.CurrentRestart()
 		switch p.Name {
 		case "always", "unless-stopped":
 		case "on-failure":
