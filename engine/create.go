@@ -179,7 +179,7 @@ func createOptions(c *cli.Context, e *env, img string, args []string) (container
 		return o, err
 	}
 	if c.Bool("init") {
-		if err := addInit(b); err != nil {
+		if err := container.UseInit(b); err != nil {
 			return o, err
 		}
 	}
@@ -204,19 +204,6 @@ func mountOptions(volumes, mounts []string) ([]container.Mount, error) {
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// tiniPath is Debian's static tini, bind-mounted as docker mounts its init.
-const tiniPath = "/usr/bin/tini-static"
-
-// addInit runs the command under tini at /dev/init, as docker run --init.
-func addInit(b *bundle.Options) error {
-	if _, err := os.Stat(tiniPath); err != nil {
-		return fmt.Errorf("--init needs %s (apt-get install tini): %w", tiniPath, err)
-	}
-	b.Binds = append(b.Binds, tiniPath+":/dev/init:ro")
-	b.Init = "/dev/init"
-	return nil
 }
 
 // runtimePath is --runtime, or berth-runtime beside berth, or on PATH.

@@ -21,6 +21,7 @@ func inspectCommand(only string) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "Go template or json"},
 			&cli.StringFlag{Name: "type", Usage: "only this type of object: container or image"},
+			&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "show a container's SizeRw and SizeRootFs"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, -1); err != nil {
@@ -56,7 +57,15 @@ func inspectOne(c *cli.Context, e *env, ref, typ string) (any, error) {
 			if err := container.Refresh(c.Context, e.store, ctr); err != nil {
 				return nil, err
 			}
-			return container.InspectContainer(ctr, e.store.GraphDriverName()), nil
+			in := container.InspectContainer(ctr, e.store.GraphDriverName())
+			if c.Bool("size") {
+				rw, rootfs, err := container.Sizes(e.store, ctr)
+				if err != nil {
+					return nil, err
+				}
+				in.SizeRw, in.SizeRootFs = &rw, &rootfs
+			}
+			return in, nil
 		}
 		if typ == "container" || !errors.Is(err, container.ErrNotFound) {
 			return nil, err

@@ -214,10 +214,17 @@ func containerPruneCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "prune",
 		Usage: "remove all stopped containers",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask (berth never asks)"}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask (berth never asks)"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "filter: until=TIME|DURATION, label=K[=V], label!=K[=V]"},
+		},
 		Action: func(c *cli.Context) error {
 			return withEnv(c, func(e *env) error {
-				ids, freed, err := container.Prune(c.Context, e.store)
+				match, err := container.PruneFilters(c.StringSlice("filter"), time.Now())
+				if err != nil {
+					return err
+				}
+				ids, freed, err := container.Prune(c.Context, e.store, match)
 				printDeleted(c, "Deleted Containers:", ids)
 				fmt.Fprintln(c.App.Writer, "Total reclaimed space:", units.HumanSizeWithPrecision(float64(freed), 3))
 				return err

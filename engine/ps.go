@@ -24,6 +24,7 @@ type psRow struct {
 	Ports      string
 	Names      string
 	Labels     string
+	Size       string
 }
 
 var psHeaders = map[string]string{"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"}
@@ -36,30 +37,47 @@ func psCommand() *cli.Command {
 			&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "show all containers, not only running ones"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only container IDs"},
 			&cli.BoolFlag{Name: "no-trunc", Usage: "do not truncate output"},
-			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter: id=, name=, status=, label=, ancestor=, exited="},
+			&cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"}, Usage: "filter: id=, name=, status=, label=, ancestor=, exited=, health=, since=, before=, network="},
 			&cli.StringFlag{Name: "format", Usage: "Go template, `table TEMPLATE` or json"},
+			&cli.BoolFlag{Name: "size", Aliases: []string{"s"}, Usage: "show the size of each container's layer and its image"},
+			&cli.IntFlag{Name: "last", Aliases: []string{"n"}, Usage: "show the N last created containers, in any state"},
+			&cli.BoolFlag{Name: "latest", Aliases: []string{"l"}, Usage: "show the last created container, in any state"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 0, 0); err != nil {
 				return err
 			}
 			return withEnv(c, func(e *env) error {
-				list, err := container.Select(c.Context, e.store, container.ListOptions{All: c.Bool("all"), Filters: c.StringSlice("filter")})
+				last := c.Int("last")
+				if c.Bool("latest") {
+					last = 1
+				}
+				list, err := container.Select(c.Context, e.store, container.ListOptions{All: c.Bool("all"), Filters: c.StringSlice("filter"), Last: last})
 				if err != nil {
 					return err
 				}
 				noTrunc := c.Bool("no-trunc")
 				rows := make([]psRow, 0, len(list))
 				for _, ctr := range list {
-					rows = append(rows, makePsRow(ctr, noTrunc))
+					row := makePsRow(ctr, noTrunc)
+					if c.Bool("size") {
+						rw, rootfs, err := container.Sizes(e.store, ctr)
+						if err != nil {
+							return err
+						}
+						row.Size = fmt.Sprintf("%s (virtual %s)", units.HumanSizeWithPrecision(float64(rw), 3), units.HumanSizeWithPrecision(float64(rootfs), 3))
+					}
+					rows = append(rows, row)
 				}
 				f := c.String("format")
 				if c.Bool("quiet") {
 					f = "{{.ID}}"
 				}
-				return format.List(c.App.Writer, f,
-					"table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}",
-					psHeaders, rows)
+				table := "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+				if c.Bool("size") {
+					table += "\t{{.Size}}"
+				}
+				return format.List(c.App.Writer, f, table, psHeaders, rows)
 			})
 		},
 	}

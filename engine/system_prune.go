@@ -38,7 +38,7 @@ func systemPruneCommand() *cli.Command {
 func systemPrune(c *cli.Context, e *env) error {
 	ctx := c.Context
 	var errs []error
-	removed, freed, err := container.Prune(ctx, e.store)
+	removed, freed, err := container.Prune(ctx, e.store, nil)
 	if err != nil {
 		errs = append(errs, err)
 	}

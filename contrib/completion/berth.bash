@@ -35,13 +35,13 @@ __berth_flags() {
 	"container create") echo "--name --interactive -i --tty -t --rm --env -e --env-file --workdir -w --user -u --entrypoint --hostname --read-only --privileged --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --init --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --publish-all -P --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure --no-healthcheck --help" ;;
 	"container exec") echo "--detach -d --interactive -i --tty -t --env -e --env-file --user -u --workdir -w --privileged --help" ;;
 	"container export") echo "--output -o --help" ;;
-	"container inspect") echo "--format -f --type --help" ;;
+	"container inspect") echo "--format -f --type --size -s --help" ;;
 	"container kill") echo "--signal -s --help" ;;
 	"container logs") echo "--follow -f --tail -n --since --until --timestamps -t --help" ;;
-	"container ls") echo "--all -a --quiet -q --no-trunc --filter -f --format --help" ;;
+	"container ls") echo "--all -a --quiet -q --no-trunc --filter -f --format --size -s --last -n --latest -l --help" ;;
 	"container pause") echo " --help" ;;
 	"container port") echo " --help" ;;
-	"container prune") echo "--force -f --help" ;;
+	"container prune") echo "--force -f --filter --help" ;;
 	"container rename") echo " --help" ;;
 	"container restart") echo "--time -t --help" ;;
 	"container rm") echo "--force -f --volumes -v --help" ;;
@@ -61,7 +61,7 @@ __berth_flags() {
 	"history") echo "--human -H --no-trunc --quiet -q --format --help" ;;
 	"image history") echo "--human -H --no-trunc --quiet -q --format --help" ;;
 	"image import") echo "--change -c --message -m --help" ;;
-	"image inspect") echo "--format -f --type --help" ;;
+	"image inspect") echo "--format -f --type --size -s --help" ;;
 	"image load") echo "--input -i --quiet -q --help" ;;
 	"image ls") echo "--all -a --quiet -q --digests --no-trunc --filter -f --format --help" ;;
 	"image prune") echo "--all -a --force -f --help" ;;
@@ -72,7 +72,7 @@ __berth_flags() {
 	"image tag") echo " --help" ;;
 	"images") echo "--all -a --quiet -q --digests --no-trunc --filter -f --format --help" ;;
 	"import") echo "--change -c --message -m --help" ;;
-	"inspect") echo "--format -f --type --help" ;;
+	"inspect") echo "--format -f --type --size -s --help" ;;
 	"kill") echo "--signal -s --help" ;;
 	"load") echo "--input -i --quiet -q --help" ;;
 	"login") echo "--username -u --password -p --password-stdin --help" ;;
@@ -87,7 +87,7 @@ __berth_flags() {
 	"network rm") echo "--force -f --help" ;;
 	"pause") echo " --help" ;;
 	"port") echo " --help" ;;
-	"ps") echo "--all -a --quiet -q --no-trunc --filter -f --format --help" ;;
+	"ps") echo "--all -a --quiet -q --no-trunc --filter -f --format --size -s --last -n --latest -l --help" ;;
 	"pull") echo "--platform --quiet -q --help" ;;
 	"push") echo "--quiet -q --help" ;;
 	"rename") echo " --help" ;;
@@ -132,7 +132,7 @@ __berth_value_flags() {
 	"container inspect") echo "--format -f --type" ;;
 	"container kill") echo "--signal -s" ;;
 	"container logs") echo "--tail -n --since --until" ;;
-	"container ls") echo "--filter -f --format" ;;
+	"container ls") echo "--filter -f --format --last -n" ;;
 	"container restart") echo "--time -t" ;;
 	"container run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;
 	"container stats") echo "--format" ;;
@@ -160,7 +160,7 @@ __berth_value_flags() {
 	"network create") echo "--driver -d --subnet --gateway --label --opt -o" ;;
 	"network inspect") echo "--format -f" ;;
 	"network ls") echo "--filter -f --format" ;;
-	"ps") echo "--filter -f --format" ;;
+	"ps") echo "--filter -f --format --last -n" ;;
 	"pull") echo "--platform" ;;
 	"restart") echo "--time -t" ;;
 	"run") echo "--name --env -e --env-file --workdir -w --user -u --entrypoint --hostname --cap-add --cap-drop --security-opt --memory -m --cpus --pids-limit --ulimit --shm-size --tmpfs --volume -v --mount --volumes-from --label -l --stop-signal --stop-timeout --restart --runtime --network --net --ip --network-alias --publish -p --add-host --dns --log-driver --log-opt --pull --health-cmd --health-interval --health-timeout --health-start-period --health-start-interval --health-retries --health-on-failure" ;;

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	mcontainer "github.com/moby/moby/api/types/container"
 
@@ -111,7 +112,17 @@ func (s *Server) containerChanges(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) containerPrune(w http.ResponseWriter, r *http.Request) {
-	ids, freed, err := container.Prune(r.Context(), s.o.Store)
+	filters, err := parseFilters(r.URL.Query().Get("filters"))
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	match, err := container.PruneFilters(filters, time.Now())
+	if err != nil {
+		fail(w, badRequest("%v", err))
+		return
+	}
+	ids, freed, err := container.Prune(r.Context(), s.o.Store, match)
 	if err != nil && len(ids) == 0 {
 		fail(w, err)
 		return

@@ -113,8 +113,9 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !boolParam(r, "stream") {
-		writeError(w, http.StatusBadRequest, "attach without stream=1 (logs) is not served: use the logs endpoint")
+	stream, logs := boolParam(r, "stream"), boolParam(r, "logs")
+	if !stream && !logs {
+		writeError(w, http.StatusBadRequest, "attach needs stream=1 or logs=1")
 		return
 	}
 	if err := container.Refresh(r.Context(), s.o.Store, c); err != nil {
@@ -122,13 +123,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var conn net.Conn
-	if c.Status == container.Running || c.Status == container.Paused {
+	switch {
+	case !stream: // logs=1 alone: the output so far, then the end
+	case c.Status == container.Running || c.Status == container.Paused:
 		var err error
 		if conn, err = attach.Dial(c.AttachPath()); err != nil {
 			fail(w, fmt.Errorf("attach to %s: %w", c.Name, err))
 			return
 		}
-	} else if c.Status != container.Created {
+	case c.Status != container.Created:
 		writeError(w, http.StatusConflict, fmt.Sprintf("You cannot attach to a stopped container, start it first: %s", c.Name))
 		return
 	}
@@ -140,6 +143,15 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := &session{conn: client, buf: buf, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Tty}
+	if logs {
+		// After the monitor's connection is made, so that nothing is lost
+		// in between (what comes meanwhile may come twice).
+		s.writeLogs(r, c, sess)
+	}
+	if !stream {
+		client.Close()
+		return
+	}
 	if conn != nil {
 		go relaySession(sess, attach.New(conn), conn)
 		return
@@ -157,6 +169,21 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 	}
 	s.pending[c.ID] = p
 	s.mu.Unlock()
+}
+
+// writeLogs sends a session the container's logged output so far.
+func (s *Server) writeLogs(r *http.Request, c *container.Container, sess *session) {
+	out := newStreams(sess.buf.Writer, sess.tty)
+	var so, se io.Writer = discard{}, discard{}
+	if sess.stdout {
+		so = out.stdout
+	}
+	if sess.stderr {
+		se = out.stderr
+	}
+	if err := container.Logs(r.Context(), s.o.Store, c, container.LogOptions{Tail: -1}, so, se); err != nil {
+		_, _ = out.stderr.Write([]byte(err.Error() + "\n"))
+	}
 }
 
 // relaySession copies between a hijacked client and the monitor until the

@@ -56,17 +56,35 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	list, err := container.Select(r.Context(), s.o.Store, container.ListOptions{All: boolParam(r, "all"), Filters: filters})
+	q := r.URL.Query()
+	// since and before are the filters' old spellings.
+	for _, key := range []string{"since", "before"} {
+		if v := q.Get(key); v != "" {
+			filters = append(filters, key+"="+v)
+		}
+	}
+	last := 0
+	if v := q.Get("limit"); v != "" {
+		if last, err = strconv.Atoi(v); err != nil {
+			fail(w, badRequest("invalid limit %q: want a number", v))
+			return
+		}
+	}
+	list, err := container.Select(r.Context(), s.o.Store, container.ListOptions{All: boolParam(r, "all"), Filters: filters, Last: last})
 	if err != nil {
 		fail(w, badRequest("%v", err))
 		return
 	}
-	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n < len(list) {
-		list = list[:n]
-	}
 	out := make([]mcontainer.Summary, 0, len(list))
 	for _, c := range list {
-		out = append(out, summary(c))
+		sm := summary(c)
+		if boolParam(r, "size") {
+			if sm.SizeRw, sm.SizeRootFs, err = container.Sizes(s.o.Store, c); err != nil {
+				fail(w, err)
+				return
+			}
+		}
+		out = append(out, sm)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -231,7 +249,9 @@ func (s *Server) createOptions(name string, req *mcontainer.CreateRequest) (cont
 		b.Ulimits = append(b.Ulimits, fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
 	}
 	if hc.Init != nil && *hc.Init {
-		return o, badRequest("HostConfig.Init is not supported by the API yet (berth run --init is)")
+		if err := container.UseInit(b); err != nil {
+			return o, badRequest("HostConfig.Init: %v", err)
+		}
 	}
 	for _, bind := range hc.Binds {
 		m, err := container.ParseVolume(bind)
@@ -350,7 +370,16 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, inspect(c, s.o.Store.GraphDriverName()))
+	resp := inspect(c, s.o.Store.GraphDriverName())
+	if boolParam(r, "size") {
+		rw, rootfs, err := container.Sizes(s.o.Store, c)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		resp.SizeRw, resp.SizeRootFs = &rw, &rootfs
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 // inspect is docker's container inspect, from the library's.

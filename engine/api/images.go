@@ -178,9 +178,13 @@ func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) {
 // imageCreate pulls fromImage[:tag], streaming docker's JSON progress.
 func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if q.Has("fromSrc") {
+		s.imageImport(w, r)
+		return
+	}
 	ref := q.Get("fromImage")
 	if ref == "" {
-		writeError(w, http.StatusBadRequest, "fromImage is required (import from fromSrc is not served yet)")
+		writeError(w, http.StatusBadRequest, "fromImage or fromSrc is required")
 		return
 	}
 	if tag := q.Get("tag"); tag != "" {
@@ -404,4 +408,28 @@ func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request) {
 		out.ImagesDeleted = append(out.ImagesDeleted, mimage.DeleteResponse{Deleted: "sha256:" + id})
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// imageImport is POST /images/create?fromSrc=- (docker import): the body
+// is a root filesystem tarball.
+func (s *Server) imageImport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if src := q.Get("fromSrc"); src != "-" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("fromSrc %q: only - (the request body) is served; download a URL and import it", src))
+		return
+	}
+	name := q.Get("repo")
+	if tag := q.Get("tag"); name != "" && tag != "" {
+		name += ":" + tag
+	}
+	if name != "" && !validRef.MatchString(name) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid repository %q", name))
+		return
+	}
+	img, err := image.Import(r.Context(), s.o.Store, r.Body, name, q["changes"], q.Get("message"))
+	if err != nil {
+		fail(w, badRequest("import: %v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, jsonstream.Message{Status: "sha256:" + img.ID})
 }

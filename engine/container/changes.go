@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"go.podman.io/storage"
+
+	"github.com/berth-containers/berth/engine/events"
 )
 
 // Change is a path that differs between a container's writable layer and
@@ -35,7 +39,7 @@ func Changes(s storage.Store, c *Container) ([]Change, error) {
 // Prune removes the containers that are not running (exited or created),
 // returning their IDs and the bytes their layers held. It goes on past a
 // container it cannot remove and reports the errors together.
-func Prune(ctx context.Context, s storage.Store) (ids []string, freed int64, err error) {
+func Prune(ctx context.Context, s storage.Store, match func(*Container) bool) (ids []string, freed int64, err error) {
 	all, err := List(s)
 	if err != nil {
 		return nil, 0, err
@@ -47,7 +51,7 @@ func Prune(ctx context.Context, s storage.Store) (ids []string, freed int64, err
 			errs = append(errs, err)
 			continue
 		}
-		if c.Status != Exited && c.Status != Created {
+		if c.Status != Exited && c.Status != Created || match != nil && !match(c) {
 			continue
 		}
 		size, _ := s.ContainerSize(c.ID) // only reported
@@ -59,4 +63,37 @@ func Prune(ctx context.Context, s storage.Store) (ids []string, freed int64, err
 		freed += max(size, 0)
 	}
 	return ids, freed, errors.Join(errs...)
+}
+
+// PruneFilters reads docker's prune filters: until (made before a time or
+// a duration ago), label=K[=V] and label!=K[=V]; every one must match.
+func PruneFilters(filters []string, now time.Time) (func(*Container) bool, error) {
+	var preds []func(*Container) bool
+	for _, f := range filters {
+		key, value, ok := strings.Cut(f, "=")
+		if !ok {
+			return nil, fmt.Errorf("invalid filter %q: want key=value", f)
+		}
+		switch key {
+		case "until":
+			t, err := events.ParseTime(value, now)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter %q: %w", f, err)
+			}
+			preds = append(preds, func(c *Container) bool { return c.Created.Before(t) })
+		case "label", "label!":
+			want := key == "label"
+			preds = append(preds, func(c *Container) bool { return hasLabel(c.Labels, value) == want })
+		default:
+			return nil, fmt.Errorf("invalid filter %q: prune takes until, label and label!", f)
+		}
+	}
+	return func(c *Container) bool {
+		for _, p := range preds {
+			if !p(c) {
+				return false
+			}
+		}
+		return true
+	}, nil
 }

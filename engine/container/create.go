@@ -299,3 +299,16 @@ func randomName() string {
 	n, _ := rand.Int(rand.Reader, big.NewInt(10000))
 	return fmt.Sprintf("%s_%s%d", pick(adjectives), pick(nouns), n.Int64())
 }
+
+// tiniPath is Debian's static tini, bind-mounted as docker mounts its init.
+const tiniPath = "/usr/bin/tini-static"
+
+// UseInit runs the command under tini at /dev/init, as docker run --init.
+func UseInit(b *bundle.Options) error {
+	if _, err := os.Stat(tiniPath); err != nil {
+		return fmt.Errorf("--init needs %s (apt-get install tini): %w", tiniPath, err)
+	}
+	b.Binds = append(b.Binds, tiniPath+":/dev/init:ro")
+	b.Init = "/dev/init"
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // ParseFilters turns docker's `ps --filter key=value` list into a
-// predicate: id, name, status, label, ancestor, exited, health. As docker: filters
+// predicate: id, name, status, label, ancestor, exited, health, since,
+// before, network. As docker: filters
 // with the same key are alternatives, but every label filter must match;
 // different keys must all match.
 func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, error) {
@@ -38,11 +40,7 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 		case "status":
 			p = func(c *Container) bool { return c.Status == value }
 		case "label":
-			k, v, hasValue := strings.Cut(value, "=")
-			p = func(c *Container) bool {
-				got, ok := c.Labels[k]
-				return ok && (!hasValue || got == v)
-			}
+			p = func(c *Container) bool { return hasLabel(c.Labels, value) }
 		case "ancestor":
 			img, err := image.Lookup(s, value)
 			if err != nil {
@@ -56,6 +54,19 @@ func ParseFilters(s storage.Store, filters []string) (func(*Container) bool, err
 				return nil, fmt.Errorf("invalid filter %q: health is starting, healthy, unhealthy, unknown or none", f)
 			}
 			p = func(c *Container) bool { return c.HealthStatus() == value }
+		case "since", "before":
+			// Docker's: created after (or before) the container named.
+			ref, err := Lookup(s, value)
+			if err != nil {
+				return nil, fmt.Errorf("invalid filter %q: %w", f, err)
+			}
+			if key == "since" {
+				p = func(c *Container) bool { return c.Created.After(ref.Created) }
+			} else {
+				p = func(c *Container) bool { return c.Created.Before(ref.Created) }
+			}
+		case "network":
+			p = func(c *Container) bool { return slices.Contains(c.NetworkNames(), value) }
 		case "exited":
 			code, err := strconv.Atoi(value)
 			if err != nil {
@@ -89,6 +100,9 @@ type ListOptions struct {
 	// All lists stopped containers too.
 	All     bool
 	Filters []string
+	// Last, when above 0, lists the Last containers made, in any state
+	// (docker ps -n, the API's limit).
+	Last int
 }
 
 // Select lists the containers docker ps shows, newest first, with their
@@ -99,7 +113,7 @@ func Select(ctx context.Context, s storage.Store, o ListOptions) ([]*Container, 
 	if err != nil {
 		return nil, err
 	}
-	all := o.All
+	all := o.All || o.Last > 0
 	for _, f := range o.Filters {
 		if strings.HasPrefix(f, "status=") {
 			all = true
@@ -120,6 +134,16 @@ func Select(ctx context.Context, s storage.Store, o ListOptions) ([]*Container, 
 		if match(c) {
 			out = append(out, c)
 		}
+		if o.Last > 0 && len(out) == o.Last {
+			break
+		}
 	}
 	return out, nil
+}
+
+// hasLabel tells whether labels hold K (any value) or K=V.
+func hasLabel(labels map[string]string, kv string) bool {
+	k, v, hasValue := strings.Cut(kv, "=")
+	got, ok := labels[k]
+	return ok && (!hasValue || got == v)
 }

@@ -1,9 +1,12 @@
 package container
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"go.podman.io/storage"
 
 	"github.com/berth-containers/berth/engine/network"
 )
@@ -27,6 +30,9 @@ type Inspect struct {
 	HostConfig      HostConfig      `json:"HostConfig"`
 	Config          InspectConfig   `json:"Config"`
 	NetworkSettings NetworkSettings `json:"NetworkSettings"`
+	// SizeRw and SizeRootFs are shown when asked for (inspect --size).
+	SizeRw     *int64 `json:"SizeRw,omitempty"`
+	SizeRootFs *int64 `json:"SizeRootFs,omitempty"`
 }
 
 // InspectState is docker's State.
@@ -179,4 +185,17 @@ func networkSettings(c *Container) NetworkSettings {
 		ns.Networks[name] = InspectEndpoint{IPAddress: c.IPs[name], Aliases: a.Aliases}
 	}
 	return ns
+}
+
+// Sizes are docker's SizeRw (the bytes of the container's own layer) and
+// SizeRootFs (those and its image's).
+func Sizes(s storage.Store, c *Container) (rw, rootfs int64, err error) {
+	if rw, err = s.ContainerSize(c.ID); err != nil {
+		return 0, 0, fmt.Errorf("container %s: size: %w", c.Name, err)
+	}
+	img, err := s.ImageSize(c.ImageID)
+	if err != nil {
+		return 0, 0, fmt.Errorf("container %s: image size: %w", c.Name, err)
+	}
+	return rw, rw + img, nil
 }

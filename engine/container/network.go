@@ -246,3 +246,20 @@ func refreshHosts(m *network.Manager, c *Container, networks []string) error {
 	}
 	return nil
 }
+
+// NetworkNames are the networks the container is on ("none" or "host"
+// for those modes), as the network filter of ps matches them.
+func (c *Container) NetworkNames() []string {
+	if len(c.Networks) == 0 {
+		return []string{c.Network}
+	}
+	names := make([]string, 0, len(c.Networks))
+	for _, a := range c.Networks {
+		name := a.Network
+		if name == "" {
+			name = network.DefaultName
+		}
+		names = append(names, name)
+	}
+	return names
+}
