@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-containers/berth/engine/build"
 	"github.com/berth-containers/berth/engine/container"
+	"github.com/berth-containers/berth/engine/progress"
 	"github.com/berth-containers/berth/engine/rootless"
 )
 
@@ -37,8 +38,8 @@ func buildCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "add-host", Usage: "add `HOST:IP` to RUN's /etc/hosts"},
 			&cli.StringSliceFlag{Name: "secret", Usage: "a secret for RUN --mount=type=secret: `id=ID,src=FILE`"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the root filesystem instead of storing an image: `type=local|tar,dest=PATH`"},
-			&cli.StringSliceFlag{Name: "cache-from", Usage: "images to take cached steps from (`IMAGE`); the store's cache is always used"},
-			&cli.StringSliceFlag{Name: "cache-to", Usage: "where to export the cache (`IMAGE`); not supported"},
+			&cli.StringSliceFlag{Name: "cache-from", Usage: "a registry `REPOSITORY` to take steps the store's cache misses from"},
+			&cli.StringSliceFlag{Name: "cache-to", Usage: "a registry `REPOSITORY` to push every layer step to, tagged with its cache key"},
 			&cli.StringFlag{Name: "progress", Value: "auto", Usage: "output `TYPE`: auto, plain or quiet"},
 			&cli.StringFlag{Name: "runtime", Usage: "OCI runtime `PATH` for RUN steps (default berth-runtime)"},
 		},
@@ -66,13 +67,10 @@ func runBuild(c *cli.Context, e *env) error {
 	default:
 		return fmt.Errorf("invalid --progress %q: want auto, plain or quiet", p)
 	}
-	if len(c.StringSlice("cache-to")) > 0 {
-		return errors.New("--cache-to is not supported: berth keeps its build cache in its store")
-	}
 	o := build.Options{
 		Tags: c.StringSlice("tag"), Target: c.String("target"), NoCache: c.Bool("no-cache"), Pull: c.Bool("pull"),
 		Platform: c.String("platform"), Network: c.String("network"), AddHosts: c.StringSlice("add-host"),
-		Registry: e.reg, Rootless: rootless.Enabled(),
+		Registry: e.reg, Rootless: rootless.Enabled(), CacheFrom: c.StringSlice("cache-from"), CacheTo: c.StringSlice("cache-to"),
 		Runtime: container.Runtime{Path: runtimePath(c), Root: filepath.Join(e.cfg.Storage.RunRoot, "runtime")},
 	}
 	o.NetConfDir, o.NetRunDir = networkDirs(c, e)
@@ -97,13 +95,22 @@ func runBuild(c *cli.Context, e *env) error {
 	if err := build.Sweep(e.store, o.Runtime, o.NetConfDir, o.NetRunDir); err != nil {
 		return err
 	}
+	var live *progress.Live
 	if !quiet {
 		o.Out = c.App.ErrWriter
 		if output == nil {
 			o.Out = c.App.Writer
 		}
+		if c.String("progress") != "plain" {
+			if live = progress.NewLive(o.Out); live != nil {
+				o.Out = live
+			}
+		}
 	}
 	res, err := build.Build(c.Context, e.store, o)
+	if live != nil {
+		live.Finish(err != nil)
+	}
 	if res != nil {
 		for _, w := range res.Warnings {
 			fmt.Fprintln(c.App.ErrWriter, "WARNING:", w)

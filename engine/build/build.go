@@ -48,6 +48,10 @@ type Options struct {
 	Secrets  map[string]string
 	Runtime  container.Runtime
 	Registry *registry.Client
+	// CacheFrom and CacheTo are repositories of a registry cache: steps
+	// missing from the store's cache are looked for in CacheFrom, and
+	// every layer step is pushed to CacheTo.
+	CacheFrom, CacheTo []string
 	// Out gets the step lines and what RUN steps print; nil: nothing.
 	Out io.Writer
 	// Rootless runs RUN steps as a rootless engine's containers.
@@ -80,6 +84,9 @@ func Build(ctx context.Context, s storage.Store, o Options) (*Result, error) {
 		return nil, err
 	}
 	if err := checkPlatform(o.Platform); err != nil {
+		return nil, err
+	}
+	if err := checkCacheRepos(o); err != nil {
 		return nil, err
 	}
 	b := &builder{store: s, o: o, df: df, out: newLineWriter(o.Out), used: map[string]bool{}}

@@ -26,12 +26,16 @@ import (
 func (b *builder) layerStep(ctx context.Context, s *state, step, createdBy string, work func(root string) error) error {
 	s.advance(step)
 	if !b.o.NoCache {
-		if l, ok := b.cacheLookup(s.key); ok {
+		l, ok := b.cacheLookup(s.key)
+		if !ok {
+			l, ok = b.remoteCache(ctx, s)
+		}
+		if ok {
 			s.layers = append(s.layers, l)
 			s.dirs = nil
 			s.history(createdBy, false)
 			b.printf("--> Using cache %s\n", l.ChainID[:12])
-			return nil
+			return b.exportCache(ctx, s)
 		}
 	}
 	w, err := b.newWorkLayer(s.top())
@@ -54,7 +58,7 @@ func (b *builder) layerStep(ctx context.Context, s *state, step, createdBy strin
 	s.history(createdBy, false)
 	b.cacheStore(s.key, l)
 	b.printf("--> %s\n", l.ChainID[:12])
-	return nil
+	return b.exportCache(ctx, s)
 }
 
 // flushDirs gives WORKDIRs no later step created a layer of their own.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -34,38 +35,70 @@ func Pull(ctx context.Context, s storage.Store, c *registry.Client, refStr strin
 	if err != nil {
 		return nil, err
 	}
-	sources, err := c.Sources(ref)
-	if err != nil {
-		return nil, err
-	}
 	var extra []remote.Option
 	if o.Platform != nil {
 		extra = append(extra, remote.WithPlatform(*o.Platform))
 	}
+	src, desc, err := fetchManifest(ctx, c, ref, extra...)
+	if err != nil {
+		return nil, err
+	}
+	var fetched int64
+	wo := writeOptions{names: []string{Canonical(ref)}, compressed: true, progress: o.Progress, fetched: &fetched}
+	if desc.MediaType.IsIndex() {
+		wo.extraManifests = [][]byte{desc.Manifest}
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+	}
+	stored, err := write(ctx, s, img, wo)
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+	}
+	events.ImageAttrs(s.RunRoot(), "pull", Canonical(ref), map[string]string{events.PulledBytes: strconv.FormatInt(fetched, 10)}, Repository(ref))
+	return stored, nil
+}
+
+// fetchManifest gets ref's manifest from the first of its mirrors or its
+// registry that has it.
+func fetchManifest(ctx context.Context, c *registry.Client, ref name.Reference, extra ...remote.Option) (name.Reference, *remote.Descriptor, error) {
+	sources, err := c.Sources(ref)
+	if err != nil {
+		return nil, nil, err
+	}
 	var lastErr error
 	for _, src := range sources {
 		desc, err := remote.Get(src, c.Options(ctx, src, extra...)...)
-		if err != nil {
-			lastErr = fmt.Errorf("pull %s: %w", src, Explain(err))
-			continue
+		if err == nil {
+			return src, desc, nil
 		}
-		var fetched int64
-		wo := writeOptions{names: []string{Canonical(ref)}, compressed: true, progress: o.Progress, fetched: &fetched}
-		if desc.MediaType.IsIndex() {
-			wo.extraManifests = [][]byte{desc.Manifest}
-		}
-		img, err := desc.Image()
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
-		}
-		stored, err := write(ctx, s, img, wo)
-		if err != nil {
-			return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
-		}
-		events.ImageAttrs(s.RunRoot(), "pull", Canonical(ref), map[string]string{events.PulledBytes: strconv.FormatInt(fetched, 10)}, Repository(ref))
-		return stored, nil
+		lastErr = fmt.Errorf("pull %s: %w", src, Explain(err))
 	}
-	return nil, lastErr
+	return nil, nil, lastErr
+}
+
+// FetchLayers stores the layers of the image ref, with no image record:
+// a build's cache from a registry (build --cache-from), held by no image
+// until one uses it. It returns the image's config.
+func FetchLayers(ctx context.Context, s storage.Store, c *registry.Client, refStr string) (*v1.ConfigFile, error) {
+	ref, err := ParseName(refStr)
+	if err != nil {
+		return nil, err
+	}
+	src, desc, err := fetchManifest(ctx, c, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+	}
+	cfg, _, _, err := putLayers(ctx, s, img, writeOptions{compressed: true})
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", src, Explain(err))
+	}
+	return cfg, nil
 }
 
 // Explain shortens a registry error to what the user needs: the registry's

@@ -55,15 +55,8 @@ func Push(ctx context.Context, s storage.Store, c *registry.Client, src, dest st
 			return nil, err
 		}
 	}
-	ref, err := ParseName(dest)
+	ref, err := tagRef(dest)
 	if err != nil {
-		return nil, err
-	}
-	if _, ok := ref.(name.Digest); ok {
-		// The manifest is made anew, so it could not match the digest.
-		return nil, fmt.Errorf("push %s: the destination must be a tag, not a digest", dest)
-	}
-	if ref, err = c.Resolve(ref); err != nil {
 		return nil, err
 	}
 	rawCfg, cfg, err := readConfig(s, img.ID)
@@ -74,7 +67,43 @@ func Push(ctx context.Context, s storage.Store, c *registry.Client, src, dest st
 	if storedAsOCI(s, img.ID) {
 		mt = oci
 	}
+	return push(ctx, s, c, ref, rawCfg, cfg, mt, o)
+}
 
+// PushConfig uploads the image made of cfg and the stored layers its diff
+// IDs name to dest (a tag), with no image record: a build's cache (build
+// --cache-to).
+func PushConfig(ctx context.Context, s storage.Store, c *registry.Client, dest string, cfg *v1.ConfigFile, o PushOptions) (*Pushed, error) {
+	ref, err := tagRef(dest)
+	if err != nil {
+		return nil, err
+	}
+	rawCfg, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return push(ctx, s, c, ref, rawCfg, cfg, docker, o)
+}
+
+// tagRef parses a push's destination, which must be a tag: the manifest
+// is made anew, so it could not match a digest.
+func tagRef(dest string) (name.Reference, error) {
+	ref, err := ParseName(dest)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ref.(name.Digest); ok {
+		return nil, fmt.Errorf("push %s: the destination must be a tag, not a digest", dest)
+	}
+	return ref, nil
+}
+
+// push uploads the layers, the config and the manifest.
+func push(ctx context.Context, s storage.Store, c *registry.Client, ref name.Reference, rawCfg []byte, cfg *v1.ConfigFile, mt mediaTypes, o PushOptions) (*Pushed, error) {
+	ref, err := c.Resolve(ref)
+	if err != nil {
+		return nil, err
+	}
 	opts := c.Options(ctx, ref)
 	pusher, err := remote.NewPusher(opts...)
 	if err != nil {

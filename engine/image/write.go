@@ -52,16 +52,35 @@ func chainIDs(diffIDs []v1.Hash) []string {
 // them in order, then the image record. On failure, the layers it made are
 // removed again.
 func write(ctx context.Context, s storage.Store, img v1.Image, o writeOptions) (*storage.Image, error) {
+	cfg, ids, w, err := putLayers(ctx, s, img, o)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := record(s, img, cfg, ids, o)
+	if err != nil {
+		w.rollback()
+		return nil, err
+	}
+	if o.fetched != nil {
+		*o.fetched = w.fetched.Load()
+	}
+	return stored, nil
+}
+
+// putLayers stores an image's layers (each after its parent), all or
+// none; it returns the config, the layers' chain IDs and the writer that
+// can take them back.
+func putLayers(ctx context.Context, s storage.Store, img v1.Image, o writeOptions) (*v1.ConfigFile, []string, *layerWriter, error) {
 	cfg, err := img.ConfigFile()
 	if err != nil {
-		return nil, fmt.Errorf("read image config: %w", err)
+		return nil, nil, nil, fmt.Errorf("read image config: %w", err)
 	}
 	layers, err := img.Layers()
 	if err != nil {
-		return nil, fmt.Errorf("read image layers: %w", err)
+		return nil, nil, nil, fmt.Errorf("read image layers: %w", err)
 	}
 	if len(layers) != len(cfg.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("image has %d layers but its config lists %d", len(layers), len(cfg.RootFS.DiffIDs))
+		return nil, nil, nil, fmt.Errorf("image has %d layers but its config lists %d", len(layers), len(cfg.RootFS.DiffIDs))
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -93,17 +112,9 @@ func write(ctx context.Context, s storage.Store, img v1.Image, o writeOptions) (
 	}
 	if err := context.Cause(ctx); err != nil {
 		w.rollback()
-		return nil, err
+		return nil, nil, nil, err
 	}
-	stored, err := record(s, img, cfg, ids, o)
-	if err != nil {
-		w.rollback()
-		return nil, err
-	}
-	if o.fetched != nil {
-		*o.fetched = w.fetched.Load()
-	}
-	return stored, nil
+	return cfg, ids, w, nil
 }
 
 // record makes (or updates) the image record once all layers are stored.

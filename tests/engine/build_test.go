@@ -8,9 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/tests/registry"
+	"github.com/berth-containers/berth/tests/terminal"
 )
 
 // buildContext writes files (path: content) into a new context directory.
@@ -418,4 +422,98 @@ func TestBuildKilled(t *testing.T) {
 		t.Errorf("the build after the killed one did not use the cache:\n%s", got)
 	}
 	noBuildLeftovers(t, e)
+}
+
+// TestBuildTerminal: on a terminal, what RUN prints is a window redrawn in
+// place and wiped when the step ends; the step lines stay; a failing step
+// leaves its output; --progress plain and a pipe get plain lines.
+func TestBuildTerminal(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	dir := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo windowed-1; echo windowed-2\n"})
+	c := e.cmd("build", "--no-cache", dir)
+	p := terminal.Start(t, c.Path, c.Args[1:], c.Env)
+	code, out := p.Wait(t, time.Minute)
+	if code != 0 || !strings.Contains(out, "STEP 2/2: RUN echo windowed-1") || !strings.Contains(out, "\x1b[2mwindowed-2") {
+		t.Fatalf("build on a terminal: exit %d, %q", code, out)
+	}
+	// The window is erased before the step's end line.
+	if i, j := strings.LastIndex(out, "\x1b[2F\x1b[J"), strings.Index(out, "--> "); i < 0 || j < i {
+		t.Errorf("the window of 2 lines is not wiped before the step ends: %q", out)
+	}
+
+	c = e.cmd("build", "--no-cache", "--progress", "plain", dir)
+	p = terminal.Start(t, c.Path, c.Args[1:], c.Env)
+	if code, out := p.Wait(t, time.Minute); code != 0 || strings.Contains(out, "\x1b[") || !strings.Contains(out, "windowed-2") {
+		t.Errorf("--progress plain on a terminal: exit %d, %q", code, out)
+	}
+	if out := e.ok("build", "--no-cache", dir); strings.Contains(out, "\x1b[") || !strings.Contains(out, "windowed-1\nwindowed-2\n") {
+		t.Errorf("build to a pipe: %q", out)
+	}
+
+	bad := buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo why-it-failed; exit 4\n"})
+	c = e.cmd("build", bad)
+	p = terminal.Start(t, c.Path, c.Args[1:], c.Env)
+	code, out = p.Wait(t, time.Minute)
+	// The last thing before the error is the output, written plainly.
+	if i := strings.LastIndex(out, "\x1b[J"); code == 0 || i < 0 || !strings.Contains(out[i:], "why-it-failed\r\n") || !strings.Contains(out[i:], "returned a non-zero code: 4") {
+		t.Errorf("failing build on a terminal: exit %d, %q", code, out)
+	}
+}
+
+// TestBuildRegistryCache: --cache-to pushes every layer step to a
+// registry repository under its key; another store building the same
+// Dockerfile with --cache-from takes the steps from there and runs none.
+func TestBuildRegistryCache(t *testing.T) {
+	reg := registry.Start(t, registry.Options{})
+	repo := reg.Ref("cache/app")
+	files := map[string]string{
+		"Dockerfile": "FROM busybox\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nCOPY f /f\nRUN cat /stamp /f > /both && echo ran-the-last-step\n",
+		"f":          "content\n",
+	}
+	e1 := newEngine(t)
+	withBusybox(t, e1)
+	out := e1.ok("build", "-t", "one", "--cache-to", repo, buildContext(t, files))
+	if !strings.Contains(out, "\nran-the-last-step\n") {
+		t.Fatalf("first build: %q", out)
+	}
+	stamp := e1.ok("run", "--rm", "--network", "none", "one", "cat", "/both")
+
+	// The same base image (busybox-image.sh makes a new one each time,
+	// and keys start from the base's ID).
+	e2 := newEngine(t)
+	saved := e1.run(nil, "save", "busybox:latest")
+	if saved.Code != 0 {
+		t.Fatalf("save: %s", saved.Stderr)
+	}
+	if r := e2.run([]byte(saved.Stdout), "load"); r.Code != 0 {
+		t.Fatalf("load: %s", r.Stderr)
+	}
+	out = e2.ok("build", "-t", "two", "--cache-from", repo, buildContext(t, files))
+	if strings.Count(out, "--> Using cache") != 3 || strings.Contains(out, "\nran-the-last-step\n") {
+		t.Errorf("build from the registry cache: %q, want 3 cached steps and no RUN", out)
+	}
+	if got := e2.ok("run", "--rm", "--network", "none", "two", "cat", "/both"); got != stamp {
+		t.Errorf("the cached image's file: %q, want the first build's %q", got, stamp)
+	}
+	// An edit misses from the edited step on.
+	files["f"] = "edited\n"
+	if out := e2.ok("build", "--cache-from", repo, buildContext(t, files)); strings.Count(out, "--> Using cache") != 1 || !strings.Contains(out, "\nran-the-last-step\n") {
+		t.Errorf("build after an edit: %q, want 1 cached step", out)
+	}
+
+	// A tag is refused; an unreachable cache is a warning, not a failure.
+	dir := buildContext(t, files)
+	r := e2.run(nil, "build", "--cache-to", repo+":v1", dir)
+	if r.Code != 1 || !strings.Contains(r.Stderr, "give a repository, without a tag") {
+		t.Errorf("--cache-to with a tag: exit %d, %q", r.Code, r.Stderr)
+	}
+	r = e2.run(nil, "build", "--no-cache", "--cache-from", "127.0.0.1:1/nothing", dir)
+	if r.Code != 0 {
+		t.Errorf("build with an unreachable --cache-from: exit %d, %q", r.Code, r.Stderr)
+	}
+	r = e2.run(nil, "build", "--cache-from", "127.0.0.1:1/nothing", buildContext(t, map[string]string{"Dockerfile": "FROM busybox\nRUN echo new-step\n"}))
+	if r.Code != 0 || !strings.Contains(r.Stderr, "WARNING: --cache-from 127.0.0.1:1/nothing") {
+		t.Errorf("build with an unreachable --cache-from: exit %d, %q", r.Code, r.Stderr)
+	}
 }
