@@ -271,7 +271,7 @@ func (b *builder) stepf(stage int, step string, format string, a ...any) {
 // resolveMetaArgs gives the ARGs before FROM their values: --build-arg's,
 // else their defaults (which may use the ARGs before them).
 func (b *builder) resolveMetaArgs() error {
-	b.metaArgs = map[string]*string{}
+	b.metaArgs = platformArgs(b.o.Platform)
 	lex := shell.NewLex(b.df.escape)
 	for _, a := range b.df.metaArgs {
 		for _, kv := range a.Args {
@@ -281,7 +281,9 @@ func (b *builder) resolveMetaArgs() error {
 				continue
 			}
 			if kv.Value == nil {
-				b.metaArgs[kv.Key] = nil
+				if _, predefined := b.metaArgs[kv.Key]; !predefined {
+					b.metaArgs[kv.Key] = nil
+				}
 				continue
 			}
 			v, _, err := lex.ProcessWord(*kv.Value, envGetter(nil, b.metaArgs))
@@ -298,6 +300,28 @@ func (b *builder) markUsed(k string) {
 	b.mu.Lock()
 	b.used[k] = true
 	b.mu.Unlock()
+}
+
+// platformArgs are buildkit's predefined platform ARGs: BUILD* the host's,
+// TARGET* the --platform's (or the host's). FROM lines see them; a stage
+// sees one it declares with ARG NAME.
+func platformArgs(target string) map[string]*string {
+	host := hostPlatform()
+	t := host
+	if p, err := image.ParsePlatform(target); err == nil && target != "" {
+		t = *p
+	}
+	args := map[string]*string{}
+	for prefix, p := range map[string]v1.Platform{"BUILD": host, "TARGET": t} {
+		plat := p.OS + "/" + p.Architecture
+		if p.Variant != "" {
+			plat += "/" + p.Variant
+		}
+		for k, v := range map[string]string{"PLATFORM": plat, "OS": p.OS, "ARCH": p.Architecture, "VARIANT": p.Variant} {
+			args[prefix+k] = &v
+		}
+	}
+	return args
 }
 
 // expandFrom substitutes the meta args in a FROM's image name or platform.

@@ -27,6 +27,9 @@ func (b *builder) buildStage(ctx context.Context, i int) (*state, error) {
 		return nil, fmt.Errorf("FROM %s: %w", st.BaseName, err)
 	}
 	b.stepf(i, fmt.Sprintf("1/%d", steps), "%s", st.SourceCode)
+	if err := b.checkFromPlatform(st.Platform); err != nil {
+		return nil, fmt.Errorf("FROM --platform=%s %s: %w", st.Platform, st.BaseName, err)
+	}
 	s, err := b.from(ctx, i, base)
 	if err != nil {
 		return nil, err
@@ -206,4 +209,17 @@ func (b *builder) arg(s *state, c *instructions.ArgCommand) {
 	// The values are part of the key: RUN steps see them.
 	s.advance("ARG " + strings.Join(parts, " "))
 	s.history("ARG "+strings.Join(names, " "), true)
+}
+
+// checkFromPlatform refuses a FROM --platform (after substitution) other
+// than the host's: berth builds for the platform it runs on.
+func (b *builder) checkFromPlatform(p string) error {
+	if p == "" {
+		return nil
+	}
+	expanded, err := b.expandFrom(p)
+	if err != nil {
+		return err
+	}
+	return checkPlatform(expanded)
 }

@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -516,4 +518,26 @@ func TestBuildRegistryCache(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stderr, "WARNING: --cache-from 127.0.0.1:1/nothing") {
 		t.Errorf("build with an unreachable --cache-from: exit %d, %q", r.Code, r.Stderr)
 	}
+}
+
+// TestBuildPlatformArgs: buildkit's predefined platform ARGs serve FROM
+// lines and the stages that declare them; COPY --link copies as COPY; a
+// FROM --platform other than the host's is refused by name.
+func TestBuildPlatformArgs(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	dir := buildContext(t, map[string]string{"Dockerfile": `FROM --platform=$BUILDPLATFORM busybox AS b
+ARG TARGETARCH
+ARG BUILDPLATFORM
+RUN echo "$TARGETARCH $BUILDPLATFORM" > /arch
+FROM busybox
+COPY --link --from=b /arch /arch
+RUN echo "[$TARGETOS]" > /undeclared
+`})
+	e.ok("build", "--network", "none", "-t", "plat", dir)
+	want := fmt.Sprintf("%s linux/%s\n[]\n", runtime.GOARCH, runtime.GOARCH)
+	if got := e.ok("run", "--rm", "--network", "none", "plat", "cat", "/arch", "/undeclared"); got != want {
+		t.Errorf("platform args: %q, want %q", got, want)
+	}
+	buildFails(t, e, "FROM --platform=linux/s390x busybox\nRUN true\n", "FROM --platform=linux/s390x busybox: --platform linux/s390x cannot be built here", nil)
 }

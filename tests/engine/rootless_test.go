@@ -407,3 +407,27 @@ func pausesOf(e *engine) []int {
 	}
 	return pids
 }
+
+// TestRootlessBuild: an unprivileged user's berth builds: RUN steps in
+// the user's namespace (as root there, and as a USER), COPY with --chown
+// to subordinate ids, and the cache on a second build.
+func TestRootlessBuild(t *testing.T) {
+	e := newRootlessEngine(t)
+	dir := filepath.Join(e.dir, "home", "ctx")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	df := "FROM busybox\nRUN echo built > /x && chown 1000:1000 /x\nCOPY --chown=2000:2000 f /f\nUSER 1000\nRUN id -u > /tmp/u\n"
+	for name, data := range map[string]string{"Dockerfile": df, "f": "copied\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ok("build", "--network", "none", "-t", "mine", dir)
+	if got := e.ok("run", "--rm", "--network", "none", "mine", "sh", "-c", "cat /x /f /tmp/u; stat -c %u:%g /x /f"); got != "built\ncopied\n1000\n1000:1000\n2000:2000\n" {
+		t.Errorf("rootless build's files: %q", got)
+	}
+	if out := e.ok("build", "--network", "none", "-t", "mine", dir); strings.Count(out, "--> Using cache") != 3 {
+		t.Errorf("second rootless build: %q, want 3 cached steps", out)
+	}
+}
