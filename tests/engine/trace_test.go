@@ -75,6 +75,23 @@ func (r *otlpReceiver) byName() map[string]span {
 	return out
 }
 
+// waitSpans waits until spans of every name have come, and returns them
+// by name.
+func (r *otlpReceiver) waitSpans(t *testing.T, names ...string) map[string]span {
+	t.Helper()
+	var got map[string]span
+	waitFor(t, func() bool {
+		got = r.byName()
+		for _, n := range names {
+			if _, ok := got[n]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	return got
+}
+
 func (r *otlpReceiver) count(name string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -99,17 +116,7 @@ func TestTraces(t *testing.T) {
 	e.Env = append(e.Env, "OTEL_EXPORTER_OTLP_ENDPOINT="+r.url)
 	e.ok("run", "--rm", "--network", "none", "busybox", "true")
 
-	want := []string{"berth run", "create", "start", "network setup", "runtime run", "rm"}
-	var got map[string]span
-	waitFor(t, func() bool {
-		got = r.byName()
-		for _, n := range want {
-			if _, ok := got[n]; !ok {
-				return false
-			}
-		}
-		return true
-	})
+	got := r.waitSpans(t, "berth run", "create", "start", "network setup", "runtime run", "rm")
 	root := got["berth run"]
 	if root.parent != "" || root.service != "berth" {
 		t.Errorf("root span: %+v", root)
@@ -164,17 +171,7 @@ func TestAPITraces(t *testing.T) {
 	call("POST", "/v1.41/containers/traced/wait", "")
 	call("DELETE", "/v1.41/containers/traced", "")
 
-	want := []string{"POST /containers/create", "create", "POST /containers/{id}/start", "start", "runtime run", "DELETE /containers/{id}", "rm"}
-	var got map[string]span
-	waitFor(t, func() bool {
-		got = r.byName()
-		for _, n := range want {
-			if _, ok := got[n]; !ok {
-				return false
-			}
-		}
-		return true
-	})
+	got := r.waitSpans(t, "POST /containers/create", "create", "POST /containers/{id}/start", "start", "runtime run", "DELETE /containers/{id}", "rm")
 	for child, parent := range map[string]string{
 		"create": "POST /containers/create", "start": "POST /containers/{id}/start",
 		"runtime run": "start", "rm": "DELETE /containers/{id}",
