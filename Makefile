@@ -6,7 +6,7 @@ TAGS := urfave_cli_no_docs
 RUNTIME := $(CURDIR)/bin/berth-runtime
 ENGINE := $(CURDIR)/bin/berth
 
-.PHONY: all build deps demo test test-go compose-v2 conformance bench clean
+.PHONY: all build deps demo test test-go compose-v2 crictl conformance bench clean
 
 all: build
 
@@ -23,7 +23,7 @@ demo:
 
 # Every test: unit and integration tests (real containers, as root), then the
 # OCI runtime-tools validation suite.
-test: deps build compose-v2 test-go conformance
+test: deps build compose-v2 crictl test-go conformance
 
 # The rootless tests run berth as an unprivileged user that test-user.sh makes.
 test-go:
@@ -34,6 +34,11 @@ test-go:
 # the version contrib/compose-v2/go.mod pins.
 compose-v2:
 	cd contrib/compose-v2 && $(GO) build -trimpath -o $(CURDIR)/bin/docker-compose-v2 github.com/docker/compose/v5/cmd
+
+# crictl, the CRI client of the Kubernetes test, built from its Go module
+# (contrib/cri-tools).
+crictl:
+	cd contrib/cri-tools && $(GO) build -trimpath -o $(CURDIR)/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 
 conformance:
 	tests/conformance/run.sh $(RUNTIME)

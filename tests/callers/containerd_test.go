@@ -407,11 +407,19 @@ disabled_plugins = [
 
 func startContainerd(t *testing.T) *containerd {
 	t.Helper()
+	return startContainerdWith(t, ctrNamespace, containerdConfig)
+}
+
+// startContainerdWith starts containerd on private directories and socket
+// with config (a format taking root, state, socket, opt directory and the
+// test's directory), ctr working in namespace.
+func startContainerdWith(t *testing.T, namespace, config string) *containerd {
+	t.Helper()
 	dir := t.TempDir()
 	d := &containerd{daemon: daemon{name: "containerd", dir: dir, sock: filepath.Join(dir, "containerd.sock"), log: filepath.Join(dir, "containerd.log")}}
-	d.ctr = cli{program: "ctr", global: []string{"-a", d.sock, "-n", ctrNamespace}}
-	config := filepath.Join(dir, "config.toml")
-	body := fmt.Sprintf(containerdConfig, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.sock, filepath.Join(dir, "opt"))
+	d.ctr = cli{program: "ctr", global: []string{"-a", d.sock, "-n", namespace}}
+	body := fmt.Sprintf(config, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.sock, filepath.Join(dir, "opt"), dir)
+	config = filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(config, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

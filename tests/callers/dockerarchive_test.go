@@ -26,7 +26,7 @@ func writeBusyboxDockerArchive(dst, busybox, name string) error {
 	if err != nil {
 		return fmt.Errorf("decompress busybox layer: %w", err)
 	}
-	config, err := imageConfig(diffID)
+	config, err := imageConfig(diffID, []string{"sh"})
 	if err != nil {
 		return err
 	}

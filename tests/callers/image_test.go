@@ -48,11 +48,22 @@ func describe(mediaType string, data []byte) descriptor {
 // the image `name` through containerd's io.containerd.image.name annotation,
 // which `ctr images import` uses as is, without --base-name.
 func writeBusyboxImage(dst, busybox, name string) error {
+	return writeImage(dst, busybox, name, []string{"sh"})
+}
+
+// writePauseImage writes a pod sandbox image: the same layer, with a
+// command that sleeps until it is killed, as the pause image's.
+func writePauseImage(dst, busybox, name string) error {
+	return writeImage(dst, busybox, name, []string{"/bin/sleep", "2147483647"})
+}
+
+// writeImage writes the busybox layer with cmd as the image's command.
+func writeImage(dst, busybox, name string, cmd []string) error {
 	layer, diffID, err := busyboxLayer(busybox)
 	if err != nil {
 		return err
 	}
-	config, err := imageConfig(diffID)
+	config, err := imageConfig(diffID, cmd)
 	if err != nil {
 		return err
 	}
@@ -91,15 +102,15 @@ func writeBusyboxImage(dst, busybox, name string) error {
 }
 
 // imageConfig is the image configuration of the busybox image whose one
-// layer has diffID.
-func imageConfig(diffID string) ([]byte, error) {
+// layer has diffID, with cmd as its command.
+func imageConfig(diffID string, cmd []string) ([]byte, error) {
 	config, err := json.Marshal(map[string]any{
 		"created":      imageTime.Format(time.RFC3339),
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
 		"config": map[string]any{
 			"Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd": []string{"sh"},
+			"Cmd": cmd,
 		},
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{diffID}},
 	})
