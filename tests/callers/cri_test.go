@@ -1,8 +1,12 @@
 package callers
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,7 +136,7 @@ func runPod(t *testing.T, c cli, handler, dir string) string {
 	ctr := writeJSON(t, filepath.Join(dir, "ctr.json"), map[string]any{
 		"metadata": map[string]any{"name": "c"},
 		"image":    map[string]any{"image": busyboxImage},
-		"command":  []string{"sh", "-c", "echo hello-from-pod; exec sleep 1000"},
+		"command":  []string{"sh", "-c", "echo hello-from-pod; exec nc -ll -p 8080 -e echo served"},
 		"log_path": "c.log",
 		"linux":    map[string]any{},
 	})
@@ -168,6 +172,9 @@ func runPod(t *testing.T, c cli, handler, dir string) string {
 	if code, out := p.Wait(t, 30*time.Second); code != 0 || !strings.Contains(out, "/dev/pts/") || !strings.Contains(out, "on-a-terminal") {
 		t.Errorf("exec -it: exit %d, %q", code, out)
 	}
+
+	shown = append(shown, "port-forward: "+portForward(t, c, podID))
+	shown = append(shown, "attach: "+attachEcho(t, c, podID, pod, filepath.Join(dir, "cat.json")))
 
 	var stats struct {
 		Stats []struct {
@@ -256,4 +263,73 @@ func removeCRICgroups(t *testing.T) {
 		}
 		_ = unix.Rmdir(cg)
 	}
+}
+
+// portForward forwards a free local port to the pod's port 8080 with
+// crictl port-forward and returns what the server there answered.
+func portForward(t *testing.T, c cli, podID string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(c.program, c.args("port-forward", podID, fmt.Sprintf("%d:8080", port))...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			got, _ := io.ReadAll(conn)
+			conn.Close()
+			if string(got) != "served\n" {
+				t.Errorf("through port-forward: %q; crictl: %s", got, logs.String())
+			}
+			return string(got)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("port-forward to %d: %v; crictl: %s", port, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// attachEcho runs cat with its stdin open in the pod, attaches to it with
+// stdin, and returns what came back; closing stdin (stdin_once) ends it.
+func attachEcho(t *testing.T, c cli, podID, pod, config string) string {
+	t.Helper()
+	cat := writeJSON(t, config, map[string]any{
+		"metadata": map[string]any{"name": "cat"},
+		"image":    map[string]any{"image": busyboxImage},
+		"command":  []string{"cat"},
+		"stdin":    true, "stdin_once": true,
+		"log_path": "cat.log",
+		"linux":    map[string]any{},
+	})
+	id := strings.TrimSpace(c.mustRun(t, "create", podID, cat, pod))
+	c.mustRun(t, "start", id)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.program, c.args("attach", "-i", id)...)
+	cmd.Stdin = strings.NewReader("via-attach\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "via-attach\n" {
+		t.Errorf("attach -i: %q, %v", out, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(c.mustRun(t, "ps", "-a", "-q", "--state", "exited"), id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("cat did not exit once its stdin closed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.mustRun(t, "rm", id)
+	return string(out)
 }
