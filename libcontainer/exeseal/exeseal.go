@@ -3,10 +3,12 @@
 // /proc/<pid>/exe of a runtime process that entered the container and
 // rewrites the runtime on the host).
 //
-// The child is started from a thread of its own that has a private mount
-// namespace holding a read-only bind mount of the binary over itself, so the
-// child's /proc/<pid>/exe leads to a read-only mount. This costs an unshare
-// and two mounts, and no copy of the binary and no extra execve.
+// The child runs the binary from a detached, read-only bind mount of it
+// (open_tree and mount_setattr): its /proc/<pid>/exe leads to a read-only
+// mount that is attached to no mount namespace. This costs two system
+// calls, no copy of the binary and no extra execve, and leaves the child in
+// the caller's mount namespace, so a container's mounts keep the host's
+// peer groups (rshared mounts propagate both ways, as with runc).
 package exeseal
 
 import (
@@ -14,7 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -33,33 +35,28 @@ func Start(cmd *exec.Cmd) error {
 		cmd.Path = "/proc/self/exe"
 		return cmd.Start()
 	}
-	cmd.Path = exe
-	done := make(chan error, 1)
-	go func() {
-		// The thread is never unlocked: it ends with the goroutine, taking
-		// its private mount namespace with it.
-		runtime.LockOSThread()
-		if err := sealOnThisThread(exe); err != nil {
-			done <- err
-			return
-		}
-		done <- cmd.Start()
-	}()
-	return <-done
+	sealed, err := seal(exe)
+	if err != nil {
+		return err
+	}
+	// The detached mount lives as long as something holds it: this file
+	// until the child has started, then the child's executable.
+	defer sealed.Close()
+	// Resolved by the child's execve, before close-on-exec closes it.
+	cmd.Path = "/proc/self/fd/" + strconv.Itoa(int(sealed.Fd()))
+	return cmd.Start()
 }
 
-func sealOnThisThread(exe string) error {
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("seal runtime binary: unshare mount namespace: %w", err)
+// seal returns the binary on a detached read-only bind mount of it.
+func seal(exe string) (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, exe, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("seal runtime binary: open_tree %s: %w", exe, err)
 	}
-	if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("seal runtime binary: make / a slave: %w", err)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("seal runtime binary: make the mount of %s read-only: %w", exe, err)
 	}
-	if err := unix.Mount(exe, exe, "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("seal runtime binary: bind %s: %w", exe, err)
-	}
-	if err := unix.Mount("", exe, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		return fmt.Errorf("seal runtime binary: remount %s read-only: %w", exe, err)
-	}
-	return nil
+	return os.NewFile(uintptr(fd), exe), nil
 }

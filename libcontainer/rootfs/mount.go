@@ -36,10 +36,8 @@ type Options struct {
 func Prepare(s *specs.Spec, o Options) error {
 	rootfs := s.Root.Path
 	if !o.HostMountNS {
-		// Nothing made here may reach the host, and pivot_root refuses shared
-		// mounts: everything is a slave until Pivot applies rootfsPropagation.
-		if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("make / a slave mount: %w", err)
+		if err := rootPropagation(s); err != nil {
+			return err
 		}
 	}
 	// pivot_root needs the new root to be a mount point under a non-shared
@@ -272,6 +270,53 @@ func mountCgroup(root *os.File, m specs.Mount, opts mountOptions, o Options) err
 		return remount(t, base|ro, m.Destination)
 	}
 	return nil
+}
+
+// rootPropagation sets the propagation of the new mount namespace before
+// anything is mounted. By default everything is a slave, so nothing made
+// here reaches the host. A shared rootfsPropagation keeps the host's peer
+// groups, as runc does, so that a bind mount with rshared propagation
+// carries mounts both ways; the mount holding the rootfs is then made
+// private, so that the container's own mounts stay its own and
+// pivot_root, which refuses shared mounts, works.
+func rootPropagation(s *specs.Spec) error {
+	// Other propagations (private, unbindable ...) are applied by Pivot:
+	// an unbindable / could not even be bound onto itself.
+	flags := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p := propagationOptions[s.Linux.RootfsPropagation]; p&unix.MS_SHARED != 0 {
+		flags = p
+	}
+	if err := unix.Mount("", "/", "", flags, ""); err != nil {
+		return fmt.Errorf("set the propagation of / (%s): %w", s.Linux.RootfsPropagation, err)
+	}
+	if flags&unix.MS_SHARED == 0 {
+		return nil
+	}
+	parent, err := mountHolding(s.Root.Path)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("", parent, "", unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make %s, which holds the rootfs, a slave: %w", parent, err)
+	}
+	return nil
+}
+
+// mountHolding is the mount point of the mount that holds path: the
+// longest mount point that is path or one of its parents.
+func mountHolding(path string) (string, error) {
+	best := "/"
+	_, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		mp := m.Mountpoint
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+		return true, false
+	})
+	if err != nil {
+		return "", fmt.Errorf("read mountinfo: %w", err)
+	}
+	return best, nil
 }
 
 type hierarchy struct {

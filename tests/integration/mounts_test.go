@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -183,6 +184,54 @@ func TestRootfsPropagation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRsharedBindBothWays: a bind mount with rshared propagation (a
+// Kubernetes Bidirectional hostPath) carries mounts both ways: one the
+// container makes under it appears on the host, one the host makes after
+// the start appears in the container. The runtime binary's seal must not
+// put the container in a namespace of slaves.
+func TestRsharedBindBothWays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := t.TempDir()
+	for _, d := range []string{"from-container", "from-host"} {
+		if err := os.Mkdir(filepath.Join(src, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostMount(t, src, src, "", unix.MS_BIND)
+	if err := unix.Mount("", src, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	s := newSpec(t, "sh", "-c", "mount -t tmpfs tmpfs /shared/from-container && touch /shared/from-container/made-inside && sleep 100")
+	s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
+	s.Process.Capabilities.Effective = append(s.Process.Capabilities.Effective, "CAP_SYS_ADMIN")
+	s.Process.Capabilities.Permitted = append(s.Process.Capabilities.Permitted, "CAP_SYS_ADMIN")
+	s.Linux.RootfsPropagation = "rshared"
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/shared", Type: "bind", Source: src, Options: []string{"rbind", "rshared", "rw"}})
+	id, r := e.create(s)
+	if st := e.rt("start", id); st.code != 0 {
+		t.Fatalf("start: %s\ncontainer stderr: %s", st, readFile(t, r.errPath))
+	}
+	inside := filepath.Join(src, "from-container", "made-inside")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(inside); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the container's mount under the rshared bind did not reach the host (%s); container stderr: %s", inside, readFile(t, r.errPath))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(src, "from-container"), unix.MNT_DETACH) })
+	hostMount(t, "tmpfs", filepath.Join(src, "from-host"), "tmpfs", 0)
+	mi := readFile(t, "/proc/"+strconv.Itoa(e.state(id).Pid)+"/mountinfo")
+	if !strings.Contains(mi, " /shared/from-host ") {
+		t.Errorf("the host's mount under the rshared bind is not in the container:\n%s", mi)
+	}
+	e.rt("kill", id, "KILL")
 }
 
 // hostMount mounts on the host and unmounts at cleanup.
