@@ -385,18 +385,21 @@ type containerd struct {
 	ids []string // the containers run, whose cgroups stop removes
 }
 
-// Only the plugins ctr run needs: no CRI, no snapshotters but overlayfs and
-// native. A missing plugin in the list is no error.
-const containerdConfig = `version = 2
+// containerdBase is a configuration with its own root, state, socket and
+// opt directory, and no snapshotters but overlayfs and native; the plugins
+// listed after it are disabled too. A missing plugin in the list is no
+// error.
+func containerdBase(disabled ...string) string {
+	list := ""
+	for _, p := range append(disabled, "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+		"io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs") {
+		list += fmt.Sprintf("  %q,\n", p)
+	}
+	return `version = 2
 root = %[1]q
 state = %[2]q
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
+` + list + `]
 
 [grpc]
   address = %[3]q
@@ -404,6 +407,10 @@ disabled_plugins = [
 [plugins."io.containerd.internal.v1.opt"]
   path = %[4]q
 `
+}
+
+// containerdConfig has only the plugins ctr run needs: no CRI.
+var containerdConfig = containerdBase("io.containerd.grpc.v1.cri")
 
 func startContainerd(t *testing.T) *containerd {
 	t.Helper()

@@ -27,22 +27,7 @@ const pauseImage = "registry.k8s.io/pause:3.6"
 // leases live in the test's directory. restrict_oom_score_adj keeps the
 // sandbox's oom_score_adj (-998) from going below containerd's own: this
 // host has no CAP_SYS_RESOURCE, so neither runtime could lower it.
-const criConfig = `version = 2
-root = %[1]q
-state = %[2]q
-disabled_plugins = [
-  "io.containerd.snapshotter.v1.aufs",
-  "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.zfs",
-]
-
-[grpc]
-  address = %[3]q
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %[4]q
-
+var criConfig = containerdBase() + `
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "` + pauseImage + `"
   restrict_oom_score_adj = true
