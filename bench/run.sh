@@ -4,8 +4,11 @@
 # BENCH_N times each per runtime, and compare runtimes.
 #
 # Runtimes are paths or commands taking runc's command line; default:
-# bin/berth-runtime, runc and crun (through tests/conformance/crun-wrapper.sh).
-# Missing ones are skipped with a warning. Rounds are interleaved (one run of
+# bin/berth-runtime, runc and crun. Missing ones are skipped with a warning.
+# The whole run happens in one private mount namespace, made once, in which
+# the hybrid host's /sys/fs/cgroup/unified/cgroup.controllers is hidden
+# behind an empty file (crun 1.8 refuses the host otherwise): every runtime
+# runs under the same conditions and none pays a wrapper per call. Rounds are interleaved (one run of
 # each runtime per round) so machine noise hits every runtime alike. Each
 # runtime gets its own --root in a temp dir; everything, the containers exec
 # runs in included, is removed on exit.
@@ -26,6 +29,17 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
+
+ctrl=/sys/fs/cgroup/unified/cgroup.controllers
+if [ -z "${BERTH_BENCH_NS:-}" ]; then
+	BERTH_BENCH_NS=1 exec unshare -m --propagation private -- "${BASH_SOURCE[0]}" "$@"
+fi
+# cgroupfs files report size 0, so test the content rather than [ -s ].
+if [ -r "$ctrl" ] && [ -n "$(cat "$ctrl")" ]; then
+	empty=$(mktemp)
+	mount --bind "$empty" "$ctrl" || die "hiding $ctrl failed"
+	rm -f "$empty"
+fi
 [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_N must be a positive integer"
 [[ $warmup =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be a non-negative integer"
 command -v jq >/dev/null || die "jq not found (contrib/install-deps.sh)"
@@ -35,7 +49,7 @@ if [ $# -gt 0 ]; then
 elif [ -n "${BENCH_RUNTIMES:-}" ]; then
 	read -r -a requested <<<"$BENCH_RUNTIMES"
 else
-	requested=("$repo/bin/berth-runtime" runc "$repo/tests/conformance/crun-wrapper.sh")
+	requested=("$repo/bin/berth-runtime" runc crun)
 fi
 
 runtimes=() labels=()
@@ -46,7 +60,6 @@ for r in "${requested[@]}"; do
 		continue
 	fi
 	label=$(basename "$path")
-	[ "$label" = crun-wrapper.sh ] && label=crun
 	runtimes+=("$path")
 	labels+=("$label")
 done
