@@ -254,6 +254,16 @@ func (b *builder) run() error {
 	if err != nil {
 		return err
 	}
+	// Before anything exists outside the state directory, it is written
+	// down for a delete after this process is killed (the init dies with
+	// its socket; its cgroup and mounts would stay).
+	pending := &state.Pending{CgroupPaths: b.cgroupPaths()}
+	if !config.HasNamespace(s, specs.MountNamespace) {
+		pending.HostRootfs = s.Root.Path
+	}
+	if err := b.dir.SavePending(pending); err != nil {
+		return err
+	}
 	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
 	if err != nil {
 		return err

@@ -200,8 +200,8 @@ func Delete(root, id string, force bool) error {
 		return err
 	}
 	if st == nil {
-		// A create that was killed before it wrote its state: only the directory is ours to remove.
-		return d.Remove()
+		// Its create was killed (the lock is ours, so it is not running).
+		return removeAborted(d)
 	}
 	if status != state.Stopped && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, status)
@@ -246,6 +246,43 @@ func Delete(root, id string, force bool) error {
 		}
 	}
 	return nil
+}
+
+// removeAborted removes what a create that was killed before it wrote the
+// state had made, as it recorded in its pending file: the processes in
+// its cgroup and the cgroup, the rootfs mount, the state directory.
+func removeAborted(d *state.Dir) error {
+	p, err := d.LoadPending()
+	if err != nil {
+		return fmt.Errorf("delete container %s: %w", d.ID, err)
+	}
+	if p != nil && p.HostRootfs != "" {
+		if err := rootfs.Unmount(p.HostRootfs); err != nil {
+			return fmt.Errorf("delete container %s: %w", d.ID, err)
+		}
+	}
+	// Killed before its cgroup was made, or while making it: what exists.
+	made := map[string]string{}
+	if p != nil {
+		for key, path := range p.CgroupPaths {
+			if _, err := os.Stat(path); err == nil {
+				made[key] = path
+			}
+		}
+	}
+	if len(made) > 0 {
+		cg, err := cgroups.Load(made)
+		if err != nil {
+			return fmt.Errorf("delete container %s: %w", d.ID, err)
+		}
+		if err := killAll(cg); err != nil {
+			return fmt.Errorf("delete container %s: %w", d.ID, err)
+		}
+		if err := cg.Destroy(); err != nil {
+			return fmt.Errorf("delete container %s: %w", d.ID, err)
+		}
+	}
+	return d.Remove()
 }
 
 // killInit kills the container's init and waits until it has exited.

@@ -27,7 +27,8 @@ const (
 )
 
 const (
-	stateFile = "state.json"
+	stateFile   = "state.json"
+	pendingFile = "pending.json"
 	// FifoName is the exec FIFO the init process blocks on until start.
 	FifoName = "exec.fifo"
 )
@@ -143,33 +144,69 @@ func (d *Dir) FifoPath() string { return filepath.Join(d.Path, FifoName) }
 
 // Save writes the state atomically.
 func (d *Dir) Save(s *State) error {
-	data, err := json.Marshal(s)
+	return d.writeJSON(stateFile, s)
+}
+
+// Pending is what a create records before it makes anything outside the
+// state directory, so that delete can remove it if the create is killed.
+type Pending struct {
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// HostRootfs is the rootfs if the init mounts it in the caller's mount
+	// namespace (a spec without a mount namespace).
+	HostRootfs string `json:"hostRootfs,omitempty"`
+}
+
+// SavePending records p; Load still reports the container as creating.
+func (d *Dir) SavePending(p *Pending) error {
+	return d.writeJSON(pendingFile, p)
+}
+
+// LoadPending reads what a create recorded with SavePending, or nil.
+func (d *Dir) LoadPending() (*Pending, error) {
+	var p Pending
+	if ok, err := d.readJSON(pendingFile, &p); !ok {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (d *Dir) writeJSON(name string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
+		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	tmp := filepath.Join(d.Path, stateFile+".tmp")
+	tmp := filepath.Join(d.Path, name+".tmp")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(d.Path, stateFile)); err != nil {
-		return fmt.Errorf("write state: %w", err)
+	if err := os.Rename(tmp, filepath.Join(d.Path, name)); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
+}
+
+// readJSON decodes the file name of the directory into v; a missing file
+// is (false, nil).
+func (d *Dir) readJSON(name string, v any) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(d.Path, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s of %s: %w", name, d.ID, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("parse %s of %s: %w", name, d.ID, err)
+	}
+	return true, nil
 }
 
 // Load reads the state; a directory without one is a container still being created
 // (or whose create was killed), reported as (nil, nil).
 func (d *Dir) Load() (*State, error) {
-	data, err := os.ReadFile(filepath.Join(d.Path, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state of %s: %w", d.ID, err)
-	}
 	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("parse state of %s: %w", d.ID, err)
+	if ok, err := d.readJSON(stateFile, &s); !ok {
+		return nil, err
 	}
 	return &s, nil
 }

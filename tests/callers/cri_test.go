@@ -22,7 +22,8 @@ import (
 const pauseImage = "registry.k8s.io/pause:3.6"
 
 // criConfig runs containerd's CRI plugin with berth-runtime (handler
-// berth, the default) and runc (handler runc) through the runc.v2 shim,
+// berth, the default), runc (handler runc) and berth-runtime behind the
+// test's hold wrapper (handler hold) through the runc.v2 shim,
 // the cgroupfs driver, and CNI's bridge on a private range whose address
 // leases live in the test's directory. restrict_oom_score_adj keeps the
 // sandbox's oom_score_adj (-998) from going below containerd's own: this
@@ -46,6 +47,11 @@ var criConfig = containerdBase() + `
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = "` + runcPath + `"
         Root = "%[5]s/runtime-runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hold]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hold.options]
+        BinaryName = "@HOLD@"
+        Root = "%[5]s/runtime-hold"
 `
 
 // criBridge and criSubnet are the test's CNI network: a name and range no
@@ -72,7 +78,9 @@ func TestCRI(t *testing.T) {
 	writeCNIConfig(t, cniDir)
 	t.Cleanup(func() { removeCNILeftovers(t) })
 
-	d := startContainerdWith(t, "k8s.io", strings.NewReplacer("@CNI@", cniDir, "@BERTH@", berth).Replace(criConfig))
+	holdDir := t.TempDir()
+	hold := writeHoldHandler(t, holdDir, berth)
+	d := startContainerdWith(t, "k8s.io", strings.NewReplacer("@CNI@", cniDir, "@BERTH@", berth, "@HOLD@", hold).Replace(criConfig))
 	t.Cleanup(func() { removeCRICgroups(t) })
 	dir := t.TempDir()
 	for _, img := range []struct {
@@ -103,6 +111,14 @@ func TestCRI(t *testing.T) {
 	}
 	if out := c.mustRun(t, "pods", "-q"); strings.TrimSpace(out) != "" {
 		t.Errorf("pods left: %q", out)
+	}
+	t.Run("parallel-pods", func(t *testing.T) {
+		testParallelPods(t, c, d, "berth", t.TempDir())
+	})
+	for _, victim := range []string{"runtime", "shim"} {
+		t.Run("kill-"+victim+"-mid-create", func(t *testing.T) {
+			testKillMidCreate(t, c, d, holdDir, victim)
+		})
 	}
 }
 
