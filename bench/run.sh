@@ -5,13 +5,10 @@
 #
 # Runtimes are paths or commands taking runc's command line; default:
 # bin/berth-runtime, runc and crun. Missing ones are skipped with a warning.
-# The whole run happens in one private mount namespace, made once, in which
-# the hybrid host's /sys/fs/cgroup/unified/cgroup.controllers is hidden
-# behind an empty file (crun 1.8 refuses the host otherwise): every runtime
-# runs under the same conditions and none pays a wrapper per call. Rounds are interleaved (one run of
-# each runtime per round) so machine noise hits every runtime alike. Each
-# runtime gets its own --root in a temp dir; everything, the containers exec
-# runs in included, is removed on exit.
+# The whole run happens in one private mount namespace (bench/namespace.sh).
+# Rounds are interleaved (one run of each runtime per round) so machine noise
+# hits every runtime alike. Each runtime gets its own --root in a temp dir;
+# everything, the containers exec runs in included, is removed on exit.
 #
 # Environment:
 #   BENCH_N         measured runs (and execs) per runtime (default 100)
@@ -30,16 +27,7 @@ die() {
 
 [ "$(id -u)" -eq 0 ] || die "must run as root"
 
-ctrl=/sys/fs/cgroup/unified/cgroup.controllers
-if [ -z "${BERTH_BENCH_NS:-}" ]; then
-	BERTH_BENCH_NS=1 exec unshare -m --propagation private -- "${BASH_SOURCE[0]}" "$@"
-fi
-# cgroupfs files report size 0, so test the content rather than [ -s ].
-if [ -r "$ctrl" ] && [ -n "$(cat "$ctrl")" ]; then
-	empty=$(mktemp)
-	mount --bind "$empty" "$ctrl" || die "hiding $ctrl failed"
-	rm -f "$empty"
-fi
+. "$repo/bench/namespace.sh" "$@"
 [[ $n =~ ^[1-9][0-9]*$ ]] || die "BENCH_N must be a positive integer"
 [[ $warmup =~ ^[0-9]+$ ]] || die "BENCH_WARMUP must be a non-negative integer"
 command -v jq >/dev/null || die "jq not found (contrib/install-deps.sh)"
