@@ -9,6 +9,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // hookScript logs its kind (first argument) and the container id from the
@@ -96,5 +97,52 @@ func TestHookTimeout(t *testing.T) {
 		t.Errorf("create took %v to give up on a hook with timeout 1", r.elapsed)
 	}
 	contains(t, "create error", r.stderr, "createRuntime", "timed out")
+	e.checkNothingLeft(id, b)
+}
+
+// TestKilledCreate kills create with SIGKILL while a createRuntime hook
+// holds it (its init in the new namespaces, its cgroup made): delete
+// --force, as containerd's cleanup runs it, must remove the cgroup too.
+func TestKilledCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.privateRuntime()
+	dir := t.TempDir()
+	release := filepath.Join(dir, "release")
+	if err := unix.Mkfifo(release, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	held := filepath.Join(dir, "held")
+	s := newSpec(t, "sleep", "100")
+	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c",
+		`echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; read -r x < "$2"`, "hook", held, release}}}}
+	id := e.newID()
+	b := e.bundle(s)
+	create, _ := e.background("create", "--bundle", b, id)
+	var hookPid int
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		data, err := os.ReadFile(held)
+		if err == nil {
+			if hookPid, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
+				t.Fatalf("hook pid %q: %v", data, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("create did not reach its createRuntime hook")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if dirs := cgroupDirs(t, id); len(dirs) == 0 {
+		t.Fatal("no cgroup while create is held by its hook")
+	}
+	create.Process.Kill()
+	create.Wait()
+	unix.Kill(hookPid, unix.SIGKILL)
+	if st := e.state(id); st.Status != "creating" {
+		t.Errorf("state after the killed create: %q, want creating", st.Status)
+	}
+	e.mustRT("delete", "--force", id)
 	e.checkNothingLeft(id, b)
 }
