@@ -63,6 +63,9 @@ func Resume(root, id string) error {
 func Pids(root, id string) ([]int, error) {
 	var pids []int
 	err := withContainer(root, id, func(_ *state.Dir, st *state.State, status string) error {
+		if status == state.Stopped {
+			return nil // as runc: a stopped container has no processes
+		}
 		if err := need(id, state.Running, state.Created, state.Paused)(status); err != nil {
 			return err
 		}

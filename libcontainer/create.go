@@ -250,10 +250,21 @@ func (b *builder) run() error {
 
 	// The cgroup is made while the init process starts, and the init is
 	// moved in once it has its pid (it makes its cgroup namespace after).
-	b.cg, err = cgroups.New(b.opts.ID, s.Linux.CgroupsPath, s.Linux.Resources, deviceRules(s))
+	cg, err := cgroups.New(b.opts.ID, s.Linux.CgroupsPath, s.Linux.Resources, deviceRules(s))
 	if err != nil {
 		return err
 	}
+	// As runc: a prepared cgroup that is frozen would freeze the init
+	// mid-setup; other processes in it are only worth a warning. Such a
+	// cgroup is not ours to remove if create fails here.
+	if exists, procs, frozen, err := cg.Existing(); err != nil {
+		return fmt.Errorf("check existing cgroup: %w", err)
+	} else if frozen {
+		return errors.New("container's cgroup unexpectedly frozen")
+	} else if exists && procs > 0 {
+		slog.Warn(fmt.Sprintf("container's cgroup is not empty: %d process(es) found", procs))
+	}
+	b.cg = cg
 	// Before anything exists outside the state directory, it is written
 	// down for a delete after this process is killed (the init dies with
 	// its socket; its cgroup and mounts would stay).

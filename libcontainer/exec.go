@@ -44,7 +44,7 @@ type ExecOptions struct {
 	Detach        bool
 	PreserveFds   int
 	IgnorePaused  bool
-	SubCgroup     string // a cgroup below the container's, as runc's --cgroup
+	SubCgroups    map[string]string // cgroups below the container's by controller ("" for all), as runc's --cgroup
 }
 
 // process builds the process as runc does without --process: the
@@ -130,7 +130,7 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	}
 	switch {
 	case status == state.Paused && !o.IgnorePaused:
-		return -1, nil, fmt.Errorf("cannot exec in paused container %s", o.ID)
+		return -1, nil, errors.New("cannot exec in a paused container (use --ignore-paused to override)")
 	case status != state.Running && status != state.Created && status != state.Paused:
 		return -1, nil, fmt.Errorf("cannot exec in container %s: %w", o.ID, ErrNotRunning)
 	}
@@ -173,7 +173,7 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	// itself up: it joins the cgroup last, and execs only after that.
 	late := status == state.Paused
 	if cg != nil && !late {
-		if err := cg.AddPid(p.cmd.Process.Pid, o.SubCgroup); err != nil {
+		if err := cg.AddPid(p.cmd.Process.Pid, o.SubCgroups); err != nil {
 			return fail(err)
 		}
 	}
@@ -204,7 +204,7 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	}
 	if late {
 		if cg != nil {
-			if err := cg.AddPid(pid, o.SubCgroup); err != nil {
+			if err := cg.AddPid(pid, o.SubCgroups); err != nil {
 				return fail(err)
 			}
 		}

@@ -108,7 +108,7 @@ func initContainer(sock *os.File) error {
 		return err
 	}
 	if s.Process.Terminal {
-		if err := setupConsole(ic.ConsoleFd, true); err != nil {
+		if err := setupConsole(ic.ConsoleFd, s.Process.ConsoleSize, true); err != nil {
 			return err
 		}
 	}
@@ -174,7 +174,7 @@ func initContainer(sock *os.File) error {
 func execInit(sock *os.File, ic *initConfig, filter *seccomp.Filter) error {
 	p := ic.Spec.Process
 	if p.Terminal {
-		if err := setupConsole(ic.ConsoleFd, false); err != nil {
+		if err := setupConsole(ic.ConsoleFd, p.ConsoleSize, false); err != nil {
 			return err
 		}
 	}
@@ -419,6 +419,18 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 	if err := capabilities.ApplyBounding(p.Capabilities); err != nil {
 		return err
 	}
+	if p.Terminal {
+		// As runc: the terminal belongs to the process's user (its group
+		// stays devpts' tty group), so that it may change its modes. A uid
+		// the user namespace does not map (EINVAL), or no CAP_CHOWN
+		// (EPERM), leaves it as it is.
+		if err := unix.Fchown(0, int(p.User.UID), -1); err != nil && err != unix.EINVAL && err != unix.EPERM {
+			return fmt.Errorf("chown the terminal to uid %d: %w", p.User.UID, err)
+		}
+	}
+	// As runc: the cwd is entered before the user changes when that
+	// works, so a directory the user cannot enter may still be its cwd.
+	cwdErr := enterCwd(p.Cwd)
 	if err := setUser(p.User); err != nil {
 		return err
 	}
@@ -430,8 +442,10 @@ func execProcess(s *specs.Spec, path string, preserveFds int, filter *seccomp.Fi
 		umask = int(*p.User.Umask)
 	}
 	unix.Umask(umask)
-	if err := enterCwd(p.Cwd); err != nil {
-		return err
+	if cwdErr != nil {
+		if err := enterCwd(p.Cwd); err != nil {
+			return err
+		}
 	}
 	if filter != nil {
 		if _, err := filter.Load(); err != nil {
@@ -490,9 +504,10 @@ func enterCwd(cwd string) error {
 	return nil
 }
 
-// setupConsole makes a pty in the container's devpts, sends the master to
-// the console socket and makes the slave the process's terminal.
-func setupConsole(sockFd int, bindConsole bool) error {
+// setupConsole makes a pty of size (if given) in the container's devpts,
+// sends the master to the console socket and makes the slave the
+// process's terminal.
+func setupConsole(sockFd int, size *specs.Box, bindConsole bool) error {
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -511,6 +526,12 @@ func setupConsole(sockFd int, bindConsole bool) error {
 		return fmt.Errorf("open %s: %w", slavePath, err)
 	}
 	defer slave.Close()
+	if size != nil {
+		ws := &unix.Winsize{Row: uint16(size.Height), Col: uint16(size.Width)}
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("set console size: %w", err)
+		}
+	}
 	if bindConsole {
 		if err := rootfs.BindConsole(slavePath); err != nil {
 			return err

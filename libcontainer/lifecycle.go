@@ -142,6 +142,9 @@ func Kill(root, id string, sig unix.Signal, all bool) error {
 }
 
 func kill(st *state.State, status string, sig unix.Signal, all bool) error {
+	if all && status == state.Stopped {
+		return nil // as runc: no process is left to signal
+	}
 	if status == state.Stopped || status == state.Creating {
 		return ErrNotRunning
 	}

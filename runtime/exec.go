@@ -33,7 +33,7 @@ var execCommand = &cli.Command{
 		&cli.StringFlag{Name: "apparmor", Usage: "AppArmor profile of the process"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N extra descriptors (from 3) to the process"},
 		&cli.BoolFlag{Name: "ignore-paused", Usage: "exec even in a paused container"},
-		&cli.StringFlag{Name: "cgroup", Usage: "sub-cgroup of the container to run the process in"},
+		&cli.StringSliceFlag{Name: "cgroup", Usage: "run the process in the container's sub-cgroup PATH, or CONTROLLER[,CONTROLLER]:PATH (repeatable)"},
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() < 1 {
@@ -44,9 +44,14 @@ var execCommand = &cli.Command{
 			Cwd: c.String("cwd"), Env: c.StringSlice("env"), Caps: c.StringSlice("cap"),
 			NoNewPrivs: c.Bool("no-new-privs"), Tty: c.Bool("tty"), ConsoleSocket: c.String("console-socket"),
 			PidFile: c.String("pid-file"), Detach: c.Bool("detach"), PreserveFds: c.Int("preserve-fds"),
-			IgnorePaused: c.Bool("ignore-paused"), SubCgroup: c.String("cgroup"),
-			AppArmor: c.String("apparmor"), Label: c.String("process-label"),
+			IgnorePaused: c.Bool("ignore-paused"),
+			AppArmor:     c.String("apparmor"), Label: c.String("process-label"),
 		}
+		subs, err := parseSubCgroups(c.StringSlice("cgroup"))
+		if err != nil {
+			return err
+		}
+		o.SubCgroups = subs
 		if path := c.String("process"); path != "" {
 			p, err := readProcess(path)
 			if err != nil {
@@ -107,4 +112,29 @@ func parseUser(s string, gids []int64) (*specs.User, error) {
 		u.AdditionalGids = append(u.AdditionalGids, uint32(g))
 	}
 	return u, nil
+}
+
+// parseSubCgroups reads runc's --cgroup values: one PATH for every
+// controller, or any number of CONTROLLER[,CONTROLLER]:PATH.
+func parseSubCgroups(args []string) (map[string]string, error) {
+	if len(args) == 0 {
+		return nil, nil
+	}
+	subs := map[string]string{}
+	for _, arg := range args {
+		ctrls, path, found := strings.Cut(arg, ":")
+		switch {
+		case !found && len(args) > 1:
+			return nil, fmt.Errorf("invalid --cgroup %q: give CONTROLLER:PATH when --cgroup is repeated", arg)
+		case !found:
+			subs[""] = arg
+		case strings.Contains(path, ":") || ctrls == "" || path == "":
+			return nil, fmt.Errorf("invalid --cgroup %q: want PATH or CONTROLLER[,CONTROLLER]:PATH", arg)
+		default:
+			for _, ctrl := range strings.Split(ctrls, ",") {
+				subs[ctrl] = path
+			}
+		}
+	}
+	return subs, nil
 }

@@ -33,9 +33,7 @@ var psCommand = &cli.Command{
 		}
 		switch c.String("format") {
 		case "json":
-			if pids == nil {
-				pids = []int{}
-			}
+			// A stopped container's is null, as runc prints it.
 			return json.NewEncoder(os.Stdout).Encode(pids)
 		case "table":
 			return psTable(pids, c.Args().Tail())

@@ -159,6 +159,28 @@ func (m *Manager) Paths() map[string]string {
 	return maps.Clone(m.paths)
 }
 
+// Existing reports whether the container's cgroup exists before Apply made
+// it (a cgroupsPath the caller prepared), and if so how many processes it
+// holds and whether it is frozen. One stat when it does not exist.
+func (m *Manager) Existing() (exists bool, procs int, frozen bool, err error) {
+	dir, ok := m.paths["freezer"]
+	if m.v2 {
+		dir, ok = m.paths[""]
+	}
+	if !ok {
+		return false, 0, false, nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return false, 0, false, nil
+	}
+	pids, err := libcg.GetPids(dir)
+	if err != nil {
+		return true, 0, false, fmt.Errorf("list pids of %s: %w", dir, err)
+	}
+	frozen, err = m.Frozen()
+	return true, len(pids), frozen, err
+}
+
 // Apply creates the cgroup directories and moves pid into them.
 func (m *Manager) Apply(pid int) error {
 	if err := m.lib.Apply(pid); err != nil {
@@ -167,18 +189,38 @@ func (m *Manager) Apply(pid int) error {
 	return nil
 }
 
-// AddPid moves pid into the existing cgroup (exec'd processes), or into sub,
-// a cgroup below it (runc exec --cgroup), which must already exist.
-func (m *Manager) AddPid(pid int, sub string) error {
-	if sub != "" {
+// AddPid moves pid into the existing cgroup (exec'd processes), or into the
+// cgroups below it that subs names (runc's exec --cgroup), which must exist:
+// by controller, or for every controller under the key "".
+func (m *Manager) AddPid(pid int, subs map[string]string) error {
+	if len(subs) == 0 {
+		if err := m.lib.AddPid("", pid); err != nil {
+			return fmt.Errorf("add pid %d to the container's cgroup: %w", pid, err)
+		}
+		return nil
+	}
+	for key, sub := range subs {
 		clean := filepath.Clean(sub)
 		if filepath.IsAbs(sub) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../") {
 			return fmt.Errorf("sub-cgroup %q must be a relative path below the container's cgroup", sub)
 		}
-		sub = clean
+		if _, ok := m.paths[key]; key != "" && !ok {
+			if m.v2 {
+				return fmt.Errorf("sub-cgroup %s:%s: cgroup v2 has one hierarchy, give the path without a controller", key, sub)
+			}
+			return fmt.Errorf("sub-cgroup %s:%s: unknown controller %s", key, sub, key)
+		}
 	}
-	if err := m.lib.AddPid(sub, pid); err != nil {
-		return fmt.Errorf("add pid %d to cgroup %q: %w", pid, sub, err)
+	// Each hierarchy gets the sub-cgroup named for its controller, else
+	// the one for all, else the container's own cgroup.
+	for key, path := range m.paths {
+		sub, ok := subs[key]
+		if !ok {
+			sub = subs[""]
+		}
+		if err := libcg.WriteCgroupProc(filepath.Join(path, sub), pid); err != nil {
+			return fmt.Errorf("add pid %d to cgroup %s: %w", pid, filepath.Join(path, sub), err)
+		}
 	}
 	return nil
 }

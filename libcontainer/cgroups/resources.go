@@ -73,7 +73,7 @@ func convert(r *specs.LinuxResources, v2 bool) (*libcg.Resources, error) {
 	}
 	if len(r.Unified) > 0 {
 		if !v2 {
-			return nil, errors.New("linux.resources.unified: needs cgroup v2, this host uses cgroup v1")
+			return nil, errors.New("invalid configuration: linux.resources.unified needs cgroup v2: cannot use unified on cgroup v1")
 		}
 		res.Unified = r.Unified
 	}

@@ -9,10 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Parse accepts "TERM", "SIGTERM", "15", and the real-time forms "RTMIN+3".
+// Parse accepts "TERM", "SIGTERM", "15", and the real-time forms "RTMIN+3";
+// "0", as for kill(2), checks that the process exists.
 func Parse(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("invalid signal %q", s)
 		}
 		return unix.Signal(n), nil

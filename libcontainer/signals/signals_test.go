@@ -15,7 +15,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0", "65", "-1", "SIGNOPE", "RTMIN+31"} {
+	for _, bad := range []string{"", "65", "-1", "SIGNOPE", "RTMIN+31"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("Parse(%q) accepted", bad)
 		}
