@@ -280,9 +280,11 @@ func (b *builder) run() error {
 		return err
 	}
 	b.cmd = nil
+	slog.Debug("container init started in its namespaces", "id", b.opts.ID, "pid", b.initPid)
 	if err := b.applyCgroup(b.initPid); err != nil {
 		return err
 	}
+	slog.Debug("container cgroup set up", "id", b.opts.ID, "paths", b.cgroupPaths())
 
 	hasRuntimeHooks := s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
 	ic := initConfig{
@@ -342,6 +344,7 @@ func (b *builder) run() error {
 				return err
 			}
 		case nsexec.MsgReady:
+			slog.Debug("container init ready, waiting on the exec fifo", "id", b.opts.ID)
 			if b.console, err = con.receive(); err != nil {
 				return err
 			}

@@ -79,6 +79,7 @@ func start(d *state.Dir, st *state.State) error {
 	if err := releaseInit(d, st); err != nil {
 		return err
 	}
+	slog.Debug("container init released from the exec fifo", "id", st.ID, "pid", st.Pid)
 	if st.Spec.Hooks != nil {
 		if err := hooks.RunAll("poststart", st.Spec.Hooks.Poststart, st.OCI(state.Running)); err != nil {
 			// The runtime-spec has a failed poststart hook logged, not fatal.
@@ -243,6 +244,7 @@ func Delete(root, id string, force bool) error {
 	if err := d.Remove(); err != nil {
 		return err
 	}
+	slog.Debug("container deleted", "id", id, "cgroup", cg != nil)
 	if st.Spec != nil && st.Spec.Hooks != nil {
 		if err := hooks.RunAll("poststop", st.Spec.Hooks.Poststop, st.OCI(state.Stopped)); err != nil {
 			slog.Warn("poststop hook failed", "id", st.ID, "error", err)

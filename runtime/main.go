@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/libcontainer/seccomp"
 
 	// The namespace stage runs from this package's C constructor.
 	_ "github.com/berth-containers/berth/libcontainer/nsexec"
@@ -51,6 +54,8 @@ func newApp() *cli.App {
 			fmt.Printf("commit: %s\n", commit)
 		}
 		fmt.Printf("spec: %s\n", specVersion)
+		fmt.Printf("go: %s\n", goruntime.Version())
+		fmt.Printf("libseccomp: %s\n", seccomp.LibraryVersion())
 	}
 	app := &cli.App{
 		Name:                   "berth-runtime",

@@ -1,10 +1,12 @@
 package seccomp
 
 import (
+	"fmt"
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/runtime-spec/specs-go/features"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 )
 
 // Features describes the seccomp support for the runtime's features document.
@@ -34,4 +36,10 @@ func Features() *features.Seccomp {
 		}
 	}
 	return &features.Seccomp{Enabled: &t, Actions: actions, Operators: ops, Archs: archs, KnownFlags: flags, SupportedFlags: supported}
+}
+
+// LibraryVersion is the version of the libseccomp the runtime runs with.
+func LibraryVersion() string {
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	return fmt.Sprintf("%d.%d.%d", major, minor, micro)
 }

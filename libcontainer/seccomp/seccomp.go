@@ -5,8 +5,11 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
+	"runtime"
 	"slices"
+	"unsafe"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -69,7 +72,7 @@ func Validate(s *specs.LinuxSeccomp) error {
 	if s == nil {
 		return nil
 	}
-	f, _, err := build(s)
+	f, _, _, err := build(s)
 	if err != nil {
 		return err
 	}
@@ -83,6 +86,11 @@ func Validate(s *specs.LinuxSeccomp) error {
 type Filter struct {
 	f      *libseccomp.ScmpFilter
 	notify bool
+	// enosysAbove, if not negative, is the highest syscall number the
+	// profile names: higher ones, newer than the profile, fail with
+	// ENOSYS rather than the default errno, as in runc, so that programs
+	// fall back to older syscalls.
+	enosysAbove int
 }
 
 // Build checks s and builds its filter.
@@ -90,11 +98,16 @@ func Build(s *specs.LinuxSeccomp) (*Filter, error) {
 	if s == nil {
 		return nil, errors.New("load seccomp filter: no seccomp configuration")
 	}
-	f, notify, err := build(s)
+	f, notify, highest, err := build(s)
 	if err != nil {
 		return nil, err
 	}
-	return &Filter{f: f, notify: notify}, nil
+	flt := &Filter{f: f, notify: notify, enosysAbove: -1}
+	if def, _ := action(s.DefaultAction, s.DefaultErrnoRet); def != libseccomp.ActAllow && def != libseccomp.ActLog &&
+		def != libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS)) && nativeArch != 0 {
+		flt.enosysAbove = highest
+	}
+	return flt, nil
 }
 
 // Notifies reports whether a rule hands syscalls to a seccomp agent, so that
@@ -125,6 +138,9 @@ func (flt *Filter) Load() (int, error) {
 		}
 		return -1, fmt.Errorf("load seccomp filter: %w", err)
 	}
+	if flt.enosysAbove >= 0 {
+		loadENOSYS(flt.enosysAbove)
+	}
 	if !flt.notify {
 		return -1, nil
 	}
@@ -135,88 +151,113 @@ func (flt *Filter) Load() (int, error) {
 	return int(fd), nil
 }
 
-// build checks s and returns the filter context for it, and whether any rule
-// notifies a listener. The caller releases the filter.
-func build(s *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, bool, error) {
+// loadENOSYS stacks a filter on the calling thread that fails syscalls of
+// the native architecture numbered above highest with ENOSYS and allows
+// the rest, which the profile's filter decides. The kernel evaluates the
+// newest filter first and keeps its answer over one of equal precedence,
+// so ENOSYS wins over the profile's default errno; a default that kills or
+// traps is stronger and still wins.
+func loadENOSYS(highest int) {
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: nativeArch, Jt: 0, Jf: 4},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, K: x32Bit, Jt: 2, Jf: 0},
+		{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, K: uint32(highest), Jt: 0, Jf: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	// The thread is the one that execs the container's program (the init
+	// runs locked to it), so the filter needs no TSYNC.
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(prog)
+	if errno != 0 {
+		// The profile's filter, loaded already, may deny seccomp(2)
+		// itself: the container then runs as the profile alone says.
+		slog.Debug("no ENOSYS filter for syscalls newer than the seccomp profile", "highest", highest, "error", errno)
+	}
+}
+
+// build checks s and returns the filter context for it, whether any rule
+// notifies a listener, and the highest syscall number s names (-1 for
+// none). The caller releases the filter.
+func build(s *specs.LinuxSeccomp) (*libseccomp.ScmpFilter, bool, int, error) {
 	defAct, err := action(s.DefaultAction, s.DefaultErrnoRet)
 	if err != nil {
-		return nil, false, fmt.Errorf("seccomp default action: %w", err)
+		return nil, false, -1, fmt.Errorf("seccomp default action: %w", err)
 	}
 	// Every syscall would wait for an agent that is only reachable after
 	// the runtime has passed on the listener, using syscalls itself.
 	if defAct == libseccomp.ActNotify {
-		return nil, false, errors.New("seccomp default action: SCMP_ACT_NOTIFY cannot be the default action")
+		return nil, false, -1, errors.New("seccomp default action: SCMP_ACT_NOTIFY cannot be the default action")
 	}
 	f, err := libseccomp.NewFilter(defAct)
 	if err != nil {
-		return nil, false, fmt.Errorf("create seccomp filter: %w", err)
+		return nil, false, -1, fmt.Errorf("create seccomp filter: %w", err)
 	}
-	notify, err := configure(f, s, defAct)
+	notify, highest, err := configure(f, s, defAct)
 	if err != nil {
 		f.Release()
-		return nil, false, err
+		return nil, false, -1, err
 	}
-	return f, notify, nil
+	return f, notify, highest, nil
 }
 
 // configure sets the attributes, architectures and rules of s on f and
-// reports whether any rule notifies a listener.
-func configure(f *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, defAct libseccomp.ScmpAction) (bool, error) {
+// reports whether any rule notifies a listener and the highest syscall
+// number (native) that s names.
+func configure(f *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, defAct libseccomp.ScmpAction) (bool, int, error) {
 	// Report the kernel's errno from Load rather than libseccomp's
 	// catch-all ECANCELED.
 	if err := f.SetRawRC(true); err != nil {
-		return false, fmt.Errorf("seccomp filter: report raw errors: %w", err)
+		return false, -1, fmt.Errorf("seccomp filter: report raw errors: %w", err)
 	}
 	// The spec's noNewPrivileges decides, not libseccomp (whose default
 	// is to set it on load).
 	if err := f.SetNoNewPrivsBit(false); err != nil {
-		return false, fmt.Errorf("seccomp filter: leave no_new_privs alone: %w", err)
+		return false, -1, fmt.Errorf("seccomp filter: leave no_new_privs alone: %w", err)
 	}
 
 	for _, a := range s.Architectures {
 		arch, ok := arches[a]
 		if !ok {
-			return false, fmt.Errorf("unknown seccomp architecture %q", a)
+			return false, -1, fmt.Errorf("unknown seccomp architecture %q", a)
 		}
 		if err := f.AddArch(arch); err != nil {
 			if errors.Is(err, unix.EDOM) {
-				return false, fmt.Errorf("seccomp architecture %s: its byte order differs from the filter's other architectures (the native one included): %w", a, err)
+				return false, -1, fmt.Errorf("seccomp architecture %s: its byte order differs from the filter's other architectures (the native one included): %w", a, err)
 			}
-			return false, fmt.Errorf("seccomp architecture %s: %w", a, err)
+			return false, -1, fmt.Errorf("seccomp architecture %s: %w", a, err)
 		}
 	}
 
 	for _, flag := range s.Flags {
 		if err := setFlag(f, flag); err != nil {
-			return false, err
+			return false, -1, err
 		}
 	}
 
-	rules, notify := 0, false
+	rules, notify, highest := 0, false, -1
 	for i, sc := range s.Syscalls {
 		if len(sc.Names) == 0 {
-			return false, fmt.Errorf("seccomp syscalls[%d]: no syscall names", i)
+			return false, -1, fmt.Errorf("seccomp syscalls[%d]: no syscall names", i)
 		}
 		if slices.Contains(sc.Names, "") {
-			return false, fmt.Errorf("seccomp syscalls[%d]: empty syscall name", i)
+			return false, -1, fmt.Errorf("seccomp syscalls[%d]: empty syscall name", i)
 		}
 		act, err := action(sc.Action, sc.ErrnoRet)
 		if err != nil {
-			return false, fmt.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
+			return false, -1, fmt.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
 		}
 		conds, err := conditions(sc.Args)
 		if err != nil {
-			return false, fmt.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
+			return false, -1, fmt.Errorf("seccomp syscalls[%d] %v: %w", i, sc.Names, err)
 		}
 		if act == libseccomp.ActNotify {
 			if api, _ := libseccomp.GetAPI(); api < 6 {
-				return false, fmt.Errorf("seccomp syscalls[%d] %v: SCMP_ACT_NOTIFY needs libseccomp API level 6 (libseccomp >= 2.5.0, Linux >= 5.7), have %d", i, sc.Names, api)
+				return false, -1, fmt.Errorf("seccomp syscalls[%d] %v: SCMP_ACT_NOTIFY needs libseccomp API level 6 (libseccomp >= 2.5.0, Linux >= 5.7), have %d", i, sc.Names, api)
 			}
-		}
-		// libseccomp refuses rules that repeat the default action, and
-		// they change nothing.
-		if act == defAct {
-			continue
 		}
 		for _, name := range sc.Names {
 			nr, err := libseccomp.GetSyscallFromName(name)
@@ -225,8 +266,14 @@ func configure(f *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, defAct libseccom
 				// from another architecture): nothing to filter.
 				continue
 			}
+			highest = max(highest, int(nr))
+			// libseccomp refuses rules that repeat the default
+			// action, and they change nothing.
+			if act == defAct {
+				continue
+			}
 			if err := addRules(f, nr, act, conds); err != nil {
-				return false, fmt.Errorf("seccomp rule for %s: %w", name, err)
+				return false, -1, fmt.Errorf("seccomp rule for %s: %w", name, err)
 			}
 			rules++
 			notify = notify || act == libseccomp.ActNotify
@@ -235,10 +282,10 @@ func configure(f *libseccomp.ScmpFilter, s *specs.LinuxSeccomp, defAct libseccom
 
 	if rules > optimizeAbove {
 		if err := f.SetOptimize(2); err != nil {
-			return false, fmt.Errorf("seccomp filter: binary tree optimization: %w", err)
+			return false, -1, fmt.Errorf("seccomp filter: binary tree optimization: %w", err)
 		}
 	}
-	return notify, nil
+	return notify, highest, nil
 }
 
 // action maps an OCI action and its errnoRet to a libseccomp action.

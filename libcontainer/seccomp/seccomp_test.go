@@ -100,6 +100,7 @@ func child() error {
 //	"nnp"               the NoNewPrivs field of the thread's status
 //	"listener"          the fd Load returned: its target and close-on-exec bit
 //	"<syscall> a0 a1…"  a raw syscall with integer arguments
+//	"#N"                the raw syscall number N without arguments
 //
 // It returns the probe's output line.
 func probe(p string, fd int) (string, error) {
@@ -141,6 +142,14 @@ func probe(p string, fd int) (string, error) {
 			return "", err
 		}
 		return fmt.Sprintf("%s cloexec=%t", target, flags&unix.FD_CLOEXEC != 0), nil
+	}
+	if n, ok := strings.CutPrefix(fields[0], "#"); ok {
+		nr, err := strconv.Atoi(n)
+		if err != nil {
+			return "", err
+		}
+		_, _, e := unix.Syscall(uintptr(nr), 0, 0, 0)
+		return strconv.Itoa(int(e)), nil
 	}
 	nr, err := libseccomp.GetSyscallFromName(fields[0])
 	if err != nil {
@@ -255,6 +264,27 @@ func TestDefaultErrnoRet(t *testing.T) {
 		Syscalls:        []specs.LinuxSyscall{{Names: allowed, Action: specs.ActAllow}},
 	}, probes...)
 	checkLines(t, probes, got, []string{"0", strconv.Itoa(int(unix.EDOM))})
+}
+
+// TestENOSYSAboveProfile: a syscall numbered above every one the profile
+// names is newer than the profile: it fails with ENOSYS, not the default
+// errno, as in runc, so that programs fall back to older calls. A syscall
+// within the profile's range keeps the default errno.
+func TestENOSYSAboveProfile(t *testing.T) {
+	var allowed []string
+	for nr := range 1024 {
+		name, err := libseccomp.ScmpSyscall(nr).GetName()
+		if err == nil && name != "getppid" {
+			allowed = append(allowed, name)
+		}
+	}
+	probes := []string{"getpid", "getppid", "#1000"}
+	got := runChild(t, &specs.LinuxSeccomp{
+		DefaultAction:   specs.ActErrno,
+		DefaultErrnoRet: uintp(uint(unix.EDOM)),
+		Syscalls:        []specs.LinuxSyscall{{Names: allowed, Action: specs.ActAllow}},
+	}, probes...)
+	checkLines(t, probes, got, []string{"0", strconv.Itoa(int(unix.EDOM)), strconv.Itoa(int(unix.ENOSYS))})
 }
 
 func TestLargeProfile(t *testing.T) {
