@@ -291,3 +291,39 @@ func writeJSONFile(t *testing.T, path string, v any) {
 	}
 	writeFile(t, path, string(data), 0o644)
 }
+
+// TestDebugAndVersion: --debug writes debug lines to stderr, or with --log
+// to the log file only, in the log format asked for; --version has runc's
+// lines.
+func TestDebugAndVersion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, b := e.newID(), e.bundle(newSpec(t, "sleep", "30"))
+	e.track(id)
+	logPath := filepath.Join(e.dir, "log.json")
+	r := e.mustRT("--debug", "--log", logPath, "--log-format", "json", "create", "--bundle", b, id)
+	if strings.Contains(r.stderr, "debug") {
+		t.Errorf("create --debug --log wrote debug lines on stderr: %q", r.stderr)
+	}
+	debug := 0
+	for _, line := range lines(readFile(t, logPath)) {
+		var entry struct{ Level, Msg, Time string }
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry.Time == "" {
+			t.Errorf("log line %q is not runc's JSON: %v", line, err)
+		}
+		if entry.Level == "debug" {
+			debug++
+		}
+	}
+	if debug < 3 {
+		t.Errorf("create --debug wrote %d debug lines to the log:\n%s", debug, readFile(t, logPath))
+	}
+	if r := e.mustRT("--debug", "start", id); !strings.Contains(r.stderr, "level=debug") {
+		t.Errorf("start --debug: no debug line on stderr: %q", r.stderr)
+	}
+	out := lines(e.mustRT("--version").stdout)
+	if len(out) < 4 || !strings.HasPrefix(out[0], "berth-runtime version ") || !strings.HasPrefix(out[len(out)-3], "spec: ") ||
+		!strings.HasPrefix(out[len(out)-2], "go: go") || !strings.HasPrefix(out[len(out)-1], "libseccomp: 2.") {
+		t.Errorf("--version: %q", out)
+	}
+}
