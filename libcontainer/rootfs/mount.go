@@ -51,6 +51,7 @@ func Prepare(s *specs.Spec, o Options) error {
 	}
 	defer root.Close()
 
+	closeLateReadonly()
 	devBound := false
 	for _, m := range s.Mounts {
 		if err := mountOne(root, m, o); err != nil {
@@ -135,24 +136,101 @@ func mountOne(root *os.File, m specs.Mount, o Options) error {
 		}
 		isFile = !fi.IsDir()
 	}
+	// A read-only tmpfs or /dev is mounted writable and made read-only by
+	// Finish, as runc does: /dev gets its device nodes, symlinks and
+	// console, and any such mount the mount points of the mounts below it.
+	var late *lateReadonly
+	if defersReadonly(typ, m.Destination) {
+		ro, rro := opts.flags&unix.MS_RDONLY != 0, opts.recAttrSet&unix.MOUNT_ATTR_RDONLY != 0
+		if ro || rro {
+			opts.flags &^= unix.MS_RDONLY
+			opts.recAttrSet &^= unix.MOUNT_ATTR_RDONLY
+			late = &lateReadonly{dest: m.Destination, recursive: rro}
+		}
+	}
 	t, err := target(root, m.Destination, isFile)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	err = mountAt(source, t, typ, opts, m.Destination)
+	err = mountAt(root, source, t, typ, opts, m.Destination)
 	if errors.Is(err, unix.EPERM) && typ == "sysfs" && o.UserNS {
 		// A user namespace may mount sysfs only with a network namespace
 		// of its own; without one, the host's /sys is bound instead (as runc).
 		opts.flags |= unix.MS_BIND | unix.MS_REC
-		err = mountAt("/sys", t, "bind", opts, m.Destination)
+		err = mountAt(root, "/sys", t, "bind", opts, m.Destination)
 	}
-	return err
+	if err != nil || late == nil {
+		return err
+	}
+	if late.mnt, err = openMount(root, m.Destination); err != nil {
+		return err
+	}
+	pendingReadonly = append(pendingReadonly, *late)
+	return nil
+}
+
+// defersReadonly tells whether a mount of type typ (after bind options are
+// read: "bind" for any bind mount) on dest is made read-only only by Finish.
+// Fresh filesystems only: a bind mount of a host directory is read-only at
+// once, so that no mount point below it is made in the host's directory.
+func defersReadonly(typ, dest string) bool {
+	return typ != "bind" && (typ == "tmpfs" || filepath.Clean("/"+dest) == "/dev")
+}
+
+// lateReadonly is a mount left writable by Prepare for Finish to make
+// read-only.
+type lateReadonly struct {
+	mnt       *os.File // O_PATH handle of the mount's root
+	dest      string
+	recursive bool // rro: with every mount below it
+}
+
+// pendingReadonly holds the mounts Prepare made that Finish makes read-only.
+// The handles pin the mounts themselves: a mount stacked on the same
+// destination later (by a createContainer hook, say) is not affected.
+var pendingReadonly []lateReadonly
+
+func closeLateReadonly() {
+	for _, l := range pendingReadonly {
+		l.mnt.Close()
+	}
+	pendingReadonly = nil
+}
+
+// applyLateReadonly makes the mounts in pendingReadonly read-only with
+// mount_setattr on their handles, which changes no other flag (neither
+// those the spec gave nor those the kernel locks) and needs no path.
+func applyLateReadonly() error {
+	defer closeLateReadonly()
+	for _, l := range pendingReadonly {
+		flags := uint(unix.AT_EMPTY_PATH)
+		if l.recursive {
+			flags |= unix.AT_RECURSIVE
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(int(l.mnt.Fd()), "", flags, attr); err != nil {
+			return fmt.Errorf("make %s read-only: %w", l.dest, err)
+		}
+	}
+	return nil
+}
+
+// openMount returns an O_PATH handle of the root of the mount just made on
+// dest: dest resolved again inside root (so no symlink leads out of it),
+// which now ends on the new mount rather than on the directory it covers.
+func openMount(root *os.File, dest string) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(root, filepath.Clean("/"+dest))
+	if err != nil {
+		return nil, fmt.Errorf("open the mount on %s: %w", dest, err)
+	}
+	return f, nil
 }
 
 // mountAt mounts source on the handle t, then applies read-only and other
-// flags (a bind mount takes them only on a remount) and the propagation.
-func mountAt(source string, t *os.File, typ string, opts mountOptions, dest string) error {
+// flags (a bind mount takes them only on a remount), the recursive
+// attributes and the propagation.
+func mountAt(root *os.File, source string, t *os.File, typ string, opts mountOptions, dest string) error {
 	flags := opts.flags &^ unix.MS_REMOUNT
 	fstype := typ
 	if typ == "bind" {
@@ -168,8 +246,16 @@ func mountAt(source string, t *os.File, typ string, opts mountOptions, dest stri
 		}
 	}
 	if opts.recAttrSet != 0 || opts.recAttrClr != 0 {
+		// mount_setattr works on a mount's root only: t is the directory
+		// the new mount covers, in the mount below.
+		mnt, err := openMount(root, dest)
+		if err != nil {
+			return err
+		}
 		attr := &unix.MountAttr{Attr_set: opts.recAttrSet, Attr_clr: opts.recAttrClr}
-		if err := unix.MountSetattr(int(t.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr); err != nil {
+		err = unix.MountSetattr(int(mnt.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+		mnt.Close()
+		if err != nil {
 			return fmt.Errorf("set recursive attributes on %s: %w", dest, err)
 		}
 	}

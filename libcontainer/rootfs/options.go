@@ -69,11 +69,7 @@ func parseOptions(opts []string) (mountOptions, error) {
 		if p, ok := propagationOptions[o]; ok {
 			m.propagation = append(m.propagation, p)
 		} else if a, ok := recursiveAttrs[o]; ok {
-			if a.clear {
-				m.recAttrClr |= a.attr
-			} else {
-				m.recAttrSet |= a.attr
-			}
+			m.setRecAttr(a.clear, a.attr)
 		} else if o == "tmpcopyup" || o == "idmap" || o == "ridmap" {
 			return m, fmt.Errorf("mount option %q is not supported", o)
 		} else {
@@ -81,6 +77,30 @@ func parseOptions(opts []string) (mountOptions, error) {
 		}
 	}
 	return m, nil
+}
+
+// setRecAttr records a recursive attribute word, a later word undoing an
+// earlier one. The access-time modes (relatime, noatime, strictatime) are one
+// setting, not bits, and mount_setattr takes a mode in attr_set only with
+// all of MOUNT_ATTR__ATIME in attr_clr: a word naming a mode sets it, and a
+// word undoing one (ratime, rnorelatime, rnostrictatime) sets the kernel's
+// default, relatime, as mount(2) does for a mount without the flag.
+func (m *mountOptions) setRecAttr(clear bool, attr uint64) {
+	if attr&unix.MOUNT_ATTR__ATIME == attr { // MOUNT_ATTR_RELATIME is 0
+		m.recAttrClr |= unix.MOUNT_ATTR__ATIME
+		m.recAttrSet &^= unix.MOUNT_ATTR__ATIME
+		if !clear {
+			m.recAttrSet |= attr
+		}
+		return
+	}
+	if clear {
+		m.recAttrClr |= attr
+		m.recAttrSet &^= attr
+	} else {
+		m.recAttrSet |= attr
+		m.recAttrClr &^= attr
+	}
 }
 
 // setFlag applies o if it is a mount(2) flag word, a later word undoing an

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/moby/sys/mountinfo"
 	"os"
+	"path/filepath"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -75,9 +76,14 @@ func pivot(rootfs string, noPivot bool) error {
 	return unix.Chdir("/")
 }
 
-// Finish applies what must come after pivot_root: masked and read-only paths
-// and a read-only root.
+// Finish applies what must come after pivot_root (and the console): the
+// read-only flag Prepare left off tmpfs mounts and /dev, masked and
+// read-only paths and a read-only root.
 func Finish(s *specs.Spec) error {
+	// First, so that a read-only path's bind of such a mount is read-only too.
+	if err := applyLateReadonly(); err != nil {
+		return err
+	}
 	root, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /: %w", err)
@@ -151,6 +157,13 @@ func maskPath(root, null *os.File, p string) error {
 		return nil
 	}
 	defer t.Close()
+	// A symlink (/proc/mounts is one, to self/mounts) would mask what it
+	// points to, which the spec did not name.
+	if link, err := isSymlink(root, p); err != nil {
+		return fmt.Errorf("resolve masked path %s: %w", p, err)
+	} else if link {
+		return fmt.Errorf("masked path %s is a symlink: refusing to mask what it points to", p)
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(int(t.Fd()), &st); err != nil {
 		return fmt.Errorf("stat masked path %s: %w", p, err)
@@ -164,6 +177,22 @@ func maskPath(root, null *os.File, p string) error {
 		return fmt.Errorf("mask %s: %w", p, err)
 	}
 	return nil
+}
+
+// isSymlink reports whether the last component of p, inside root, is a
+// symbolic link.
+func isSymlink(root *os.File, p string) (bool, error) {
+	p = filepath.Clean("/" + p)
+	parent, err := pathrs.OpenatInRoot(root, filepath.Dir(p))
+	if err != nil {
+		return false, err
+	}
+	defer parent.Close()
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(parent.Fd()), filepath.Base(p), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return false, err
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFLNK, nil
 }
 
 func readonlyPath(root *os.File, p string) error {
