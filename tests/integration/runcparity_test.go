@@ -327,3 +327,16 @@ func TestDebugAndVersion(t *testing.T) {
 		t.Errorf("--version: %q", out)
 	}
 }
+
+// TestMaskedSymlinkRefused: a masked path that is a symlink (/proc/mounts
+// points to self/mounts) is refused by name rather than masking its target.
+func TestMaskedSymlinkRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.privateRuntime()
+	s := newSpec(t, "true")
+	s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, "/proc/mounts")
+	id, b, r := e.createMustFail(s)
+	contains(t, "create error", r.stderr, "masked path /proc/mounts is a symlink")
+	e.checkNothingLeft(id, b)
+}
