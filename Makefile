@@ -6,7 +6,7 @@ TAGS := urfave_cli_no_docs
 RUNTIME := $(CURDIR)/bin/berth-runtime
 ENGINE := $(CURDIR)/bin/berth
 
-.PHONY: all build deps demo test test-go compose-v2 crictl conformance bench clean
+.PHONY: all build deps demo test test-go compose-v2 crictl critest conformance bench clean
 
 all: build
 
@@ -23,7 +23,7 @@ demo:
 
 # Every test: unit and integration tests (real containers, as root), then the
 # OCI runtime-tools validation suite.
-test: deps build compose-v2 crictl test-go conformance
+test: deps build compose-v2 crictl critest test-go conformance
 
 # The rootless tests run berth as an unprivileged user that test-user.sh makes.
 test-go:
@@ -40,11 +40,17 @@ compose-v2:
 crictl:
 	cd contrib/cri-tools && $(GO) build -trimpath -o $(CURDIR)/bin/crictl sigs.k8s.io/cri-tools/cmd/crictl
 
+# critest, the CRI validation suite TestCritest runs; its specs are the
+# tests of a package (cmd/critest), so it is built as a test binary.
+critest:
+	cd contrib/cri-tools && $(GO) test -c -trimpath -o $(CURDIR)/bin/critest sigs.k8s.io/cri-tools/cmd/critest
+
 conformance:
 	tests/conformance/run.sh $(RUNTIME)
 
-bench: deps build
+bench: deps build crictl
 	bench/run.sh
+	bench/cri.sh
 	bench/images.sh
 	bench/engine.sh
 	bench/build.sh

@@ -90,3 +90,19 @@ if [ -f "$gomod" ]; then
 	fi
 fi
 echo "install-deps: $("$GO" version)"
+
+# critest's default image needs a busybox whose shell runs applets through
+# PATH (its MaskedPaths spec masks /bin/ls); busybox-static runs them
+# in-process. Debian's dynamic busybox conflicts with busybox-static, so it
+# is only unpacked, into the directory TestCritest reads it from.
+BUSYBOX_DYNAMIC=/var/cache/berth-test/busybox
+if [ ! -x "$BUSYBOX_DYNAMIC/bin/busybox" ]; then
+	echo "install-deps: unpacking Debian's dynamic busybox into $BUSYBOX_DYNAMIC"
+	deb=$(mktemp -d)
+	chown _apt "$deb" # apt downloads as user _apt
+	apt-get update -q
+	(cd "$deb" && apt-get download -q busybox)
+	mkdir -p "$BUSYBOX_DYNAMIC"
+	dpkg-deb -x "$deb"/busybox_*.deb "$BUSYBOX_DYNAMIC"
+	rm -rf "$deb"
+fi

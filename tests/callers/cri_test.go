@@ -75,7 +75,7 @@ func TestCRI(t *testing.T) {
 		t.Skipf("no CNI plugins (Debian package containernetworking-plugins): %v", err)
 	}
 	cniDir := t.TempDir()
-	writeCNIConfig(t, cniDir)
+	writeCNIConfig(t, cniDir, "berth-cri-test", criBridge, criSubnet, false)
 	t.Cleanup(func() { removeCNILeftovers(t) })
 
 	holdDir := t.TempDir()
@@ -231,15 +231,24 @@ func writeJSON(t *testing.T, path string, v any) string {
 	return path
 }
 
-// writeCNIConfig writes the test's network: a bridge without masquerade
-// (so no iptables rules), addresses leased from the test's directory.
-func writeCNIConfig(t *testing.T, dir string) {
+// writeCNIConfig writes a network named name into dir: a bridge without
+// masquerade (so no iptables rules of its own), addresses leased from dir,
+// and with portmap the pods' host ports.
+func writeCNIConfig(t *testing.T, dir, name, bridge, subnet string, portmap bool) {
 	t.Helper()
-	conf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "berth-cri-test", "plugins": [
-  {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}},
-  {"type": "loopback"}]}`, criBridge, criSubnet, filepath.Join(dir, "leases"))
-	if err := os.WriteFile(filepath.Join(dir, "10-berth-cri-test.conflist"), []byte(conf), 0o644); err != nil {
+	plugins := fmt.Sprintf(`{"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q}]], "dataDir": %q}}`, bridge, subnet, filepath.Join(dir, "leases"))
+	if portmap {
+		plugins += `,
+  {"type": "portmap", "capabilities": {"portMappings": true}}`
+	}
+	conf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": %q, "plugins": [
+  %s,
+  {"type": "loopback"}]}`, name, plugins)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "10-"+name+".conflist"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
