@@ -309,7 +309,13 @@ func probe(ctx context.Context, c *Container, reaper Reaper) (int, string, error
 	timeout := c.Healthcheck.ProbeTimeout()
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rcode, err := waitOrKill(pctx, reaper, pid, since)
+	// The runtime's exec is not killed at the probe's timeout: killed
+	// after it started the command but before it wrote the pid file, it
+	// would leave the command running unseen. The command is killed
+	// instead, at once if the timeout passed while the runtime worked.
+	sctx, cancelStart := context.WithTimeout(ctx, timeout+probeStartGrace)
+	defer cancelStart()
+	rcode, err := waitOrKill(sctx, reaper, pid, since)
 	if err != nil {
 		return 0, "", timeoutError(err, timeout)
 	}
@@ -334,6 +340,10 @@ func probe(ctx context.Context, c *Container, reaper Reaper) (int, string, error
 	}
 	return code, collect(output), nil
 }
+
+// probeStartGrace is how much longer than a probe's timeout the runtime's
+// exec may take to start it before it is killed as hung.
+const probeStartGrace = 30 * time.Second
 
 // waitOrKill waits for pid; when ctx ends first it kills pid and waits
 // for it to be reaped (a little longer), so that no zombie is left.
