@@ -234,10 +234,7 @@ func Delete(root, id string, force bool) error {
 	}
 	if cg != nil {
 		// Without a pid namespace of its own, processes may outlive init.
-		if err := killAll(cg); err != nil {
-			return fmt.Errorf("delete container %s: %w", id, err)
-		}
-		if err := cg.Destroy(); err != nil {
+		if err := emptyAndDestroy(cg); err != nil {
 			return fmt.Errorf("delete container %s: %w", id, err)
 		}
 	}
@@ -277,17 +274,23 @@ func removeAborted(d *state.Dir) error {
 	}
 	if len(made) > 0 {
 		cg, err := cgroups.Load(made)
+		if err == nil {
+			err = emptyAndDestroy(cg)
+		}
 		if err != nil {
-			return fmt.Errorf("delete container %s: %w", d.ID, err)
-		}
-		if err := killAll(cg); err != nil {
-			return fmt.Errorf("delete container %s: %w", d.ID, err)
-		}
-		if err := cg.Destroy(); err != nil {
 			return fmt.Errorf("delete container %s: %w", d.ID, err)
 		}
 	}
 	return d.Remove()
+}
+
+// emptyAndDestroy kills every process of the container's cgroup, waits
+// until it is empty, and removes it.
+func emptyAndDestroy(cg *cgroups.Manager) error {
+	if err := killAll(cg); err != nil {
+		return err
+	}
+	return cg.Destroy()
 }
 
 // killInit kills the container's init and waits until it has exited.

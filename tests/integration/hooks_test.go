@@ -119,20 +119,10 @@ func TestKilledCreate(t *testing.T) {
 	id := e.newID()
 	b := e.bundle(s)
 	create, _ := e.background("create", "--bundle", b, id)
-	var hookPid int
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		data, err := os.ReadFile(held)
-		if err == nil {
-			if hookPid, err = strconv.Atoi(strings.TrimSpace(string(data))); err != nil {
-				t.Fatalf("hook pid %q: %v", data, err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("create did not reach its createRuntime hook")
-		}
-		time.Sleep(20 * time.Millisecond)
+	data := waitOutput(t, held, "\n") // the hook's pid: create is held
+	hookPid, err := strconv.Atoi(strings.TrimSpace(data))
+	if err != nil {
+		t.Fatalf("hook pid %q: %v", data, err)
 	}
 	if dirs := cgroupDirs(t, id); len(dirs) == 0 {
 		t.Fatal("no cgroup while create is held by its hook")
