@@ -2,7 +2,6 @@ package libcontainer
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -275,22 +274,10 @@ func (b *builder) run() error {
 	if err := b.dir.SavePending(pending); err != nil {
 		return err
 	}
-	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
-	if err != nil {
-		return err
-	}
-	b.cmd = nil
-	slog.Debug("container init started in its namespaces", "id", b.opts.ID, "pid", b.initPid)
-	if err := b.applyCgroup(b.initPid); err != nil {
-		return err
-	}
-	slog.Debug("container cgroup set up", "id", b.opts.ID, "paths", b.cgroupPaths())
-
 	hasRuntimeHooks := s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0)
 	ic := initConfig{
 		ID:           b.opts.ID,
 		Bundle:       b.bundle,
-		HostPid:      b.initPid,
 		Spec:         s,
 		NoPivot:      b.opts.NoPivot,
 		NoNewKeyring: b.opts.NoNewKeyring,
@@ -304,11 +291,25 @@ func (b *builder) run() error {
 		ConsoleFd:    consoleFd,
 		RuntimeHooks: hasRuntimeHooks,
 	}
-	data, err := json.Marshal(ic)
+	plan, err := choosePlan(&ic)
 	if err != nil {
-		return fmt.Errorf("encode init config: %w", err)
+		return err
 	}
-	if err := nsexec.Send(p.sock, nsexec.MsgConfig, data); err != nil {
+	if plan != nil {
+		entries = append(entries, "plan=1")
+	}
+	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
+	if err != nil {
+		return err
+	}
+	b.cmd = nil
+	slog.Debug("container init started in its namespaces", "id", b.opts.ID, "pid", b.initPid, "cinit", plan != nil)
+	if err := b.applyCgroup(b.initPid); err != nil {
+		return err
+	}
+	slog.Debug("container cgroup set up", "id", b.opts.ID, "paths", b.cgroupPaths())
+	ic.HostPid = b.initPid
+	if err := sendInit(p.sock, plan, &ic); err != nil {
 		return err
 	}
 	start, _, err := state.ProcessStart(b.initPid)

@@ -1,7 +1,6 @@
 package libcontainer
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,7 +181,17 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 		path := fmt.Sprintf("/proc/%d/ns/%s", st.Pid, nsFiles[ns.Type])
 		entries = append(entries, fmt.Sprintf("join=%d:%s", config.NamespaceFlags[ns.Type], path))
 	}
-	pid, err := p.bootstrap(append(entries, "clone=0"), nil)
+	ic := initConfig{ID: o.ID, Bundle: st.Bundle, Spec: &spec, Exec: true,
+		PreserveFds: o.PreserveFds, FifoFd: -1, ConsoleFd: consoleFd, WaitGo: late}
+	plan, err := choosePlan(&ic)
+	if err != nil {
+		return fail(err)
+	}
+	entries = append(entries, "clone=0")
+	if plan != nil {
+		entries = append(entries, "plan=1")
+	}
+	pid, err := p.bootstrap(entries, nil)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -190,13 +199,8 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 		killChild(pid)
 		return -1, nil, err
 	}
-	ic := initConfig{ID: o.ID, Bundle: st.Bundle, HostPid: pid, Spec: &spec, Exec: true,
-		PreserveFds: o.PreserveFds, FifoFd: -1, ConsoleFd: consoleFd, WaitGo: late}
-	data, err := json.Marshal(ic)
-	if err != nil {
-		return fail(fmt.Errorf("encode exec config: %w", err))
-	}
-	if err := nsexec.Send(p.sock, nsexec.MsgConfig, data); err != nil {
+	ic.HostPid = pid
+	if err := sendInit(p.sock, plan, &ic); err != nil {
 		return fail(err)
 	}
 	if err := waitExecReady(p.sock, &spec, st.OCI(state.Running), pid); err != nil {

@@ -208,3 +208,39 @@ func resolve(c *specs.LinuxCapabilities) (sets, error) {
 func name(c capability.Cap) string {
 	return "CAP_" + strings.ToUpper(c.String())
 }
+
+// Masks are the five sets of a process as bit masks (bit n for capability
+// n), as a process outside Go applies them: the ambient set holds only the
+// capabilities Apply would raise. Last is the highest capability the
+// running kernel knows.
+type Masks struct {
+	Bounding, Effective, Permitted, Inheritable, Ambient uint64
+	Last                                                 int
+}
+
+// MasksOf resolves c (nil: every set empty) into Masks.
+func MasksOf(c *specs.LinuxCapabilities) (Masks, error) {
+	s, err := resolve(c)
+	if err != nil {
+		return Masks{}, err
+	}
+	last, err := capability.LastCap()
+	if err != nil {
+		return Masks{}, err
+	}
+	mask := func(caps []capability.Cap) uint64 {
+		var m uint64
+		for _, c := range caps {
+			m |= 1 << uint(c)
+		}
+		return m
+	}
+	m := Masks{Bounding: mask(s.bounding), Effective: mask(s.effective), Permitted: mask(s.permitted),
+		Inheritable: mask(s.inheritable), Last: int(last)}
+	for _, a := range s.ambient {
+		if raisable(s, a) {
+			m.Ambient |= 1 << uint(a)
+		}
+	}
+	return m, nil
+}

@@ -29,7 +29,8 @@
 
 #include "nsexec.h"
 
-static int syncfd = -1;
+int berth_syncfd = -1;
+int berth_after_ready;
 struct rlimit berth_inherited_nofile;
 
 // xfer reads or writes all of buf; the sync socket failing means the
@@ -48,18 +49,20 @@ static void xfer(int fd, void *buf, size_t len, int writing)
 	}
 }
 
-static void send_msg(char type, const void *payload, uint32_t len)
+void berth_send(char type, const void *payload, uint32_t len)
 {
 	char hdr[5];
 	hdr[0] = type;
 	memcpy(hdr + 1, &len, 4);
-	xfer(syncfd, hdr, 5, 1);
+	xfer(berth_syncfd, hdr, 5, 1);
 	if (len > 0)
-		xfer(syncfd, (void *)payload, len, 1);
+		xfer(berth_syncfd, (void *)payload, len, 1);
 }
 
-// fail reports an error to the parent, which turns it into the command's error.
-static void fail(const char *fmt, ...)
+// fail reports an error to the parent, which turns it into the command's
+// error; once the parent has stopped listening (the C init stage after its
+// ready message), to stderr, where the caller of start sees it.
+void berth_fail(const char *fmt, ...)
 {
 	char msg[1024];
 	int saved = errno;
@@ -67,19 +70,45 @@ static void fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof(msg) - 64, fmt, ap);
 	va_end(ap);
-	if (saved != 0)
-		snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
-	send_msg(BERTH_MSG_ERROR, msg, (uint32_t)strlen(msg));
+	if (saved != 0) {
+		// Go's words for errno (lower case), which callers match.
+		int m = snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
+		if (m > 2 && msg[n + 2] >= 'A' && msg[n + 2] <= 'Z')
+			msg[n + 2] = (char)(msg[n + 2] - 'A' + 'a');
+	}
+	if (berth_after_ready)
+		dprintf(2, "berth-runtime init: %s\n", msg);
+	else
+		berth_send(BERTH_MSG_ERROR, msg, (uint32_t)strlen(msg));
 	_exit(BERTH_EXIT_FAIL);
+}
+
+// berth_recv reads one message of type want (NUL-terminated, its length in
+// *len if len is not NULL); any other message means the runtime is confused.
+char *berth_recv(char want, uint32_t *len)
+{
+	char hdr[5];
+	uint32_t n;
+	char *data;
+	xfer(berth_syncfd, hdr, 5, 0);
+	memcpy(&n, hdr + 1, 4);
+	if (hdr[0] != want || n > (16 << 20))
+		_exit(BERTH_EXIT_SYNC);
+	data = malloc(n + 1);
+	if (data == NULL)
+		berth_fail("allocate message");
+	xfer(berth_syncfd, data, n, 0);
+	data[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return data;
 }
 
 static void expect_msg(char want)
 {
-	char hdr[5];
 	uint32_t len;
-	xfer(syncfd, hdr, 5, 0);
-	memcpy(&len, hdr + 1, 4);
-	if (hdr[0] != want || len != 0)
+	free(berth_recv(want, &len));
+	if (len != 0)
 		_exit(BERTH_EXIT_SYNC);
 }
 
@@ -90,23 +119,16 @@ struct bootstrap {
 	char *join_paths[16];
 	int want_maps;
 	char *timens_offsets;
+	int plan; // the final process runs a plan in C (cinit.c) rather than the Go init
 };
 
 // parse_bootstrap reads the parent's NUL-separated key=value list.
 static void parse_bootstrap(struct bootstrap *b)
 {
-	char hdr[5];
 	uint32_t len;
 	char *data, *p, *end;
 
-	xfer(syncfd, hdr, 5, 0);
-	memcpy(&len, hdr + 1, 4);
-	if (hdr[0] != BERTH_MSG_BOOTSTRAP || len > (1 << 20))
-		_exit(BERTH_EXIT_SYNC);
-	data = calloc(1, len + 1);
-	if (data == NULL)
-		fail("allocate bootstrap");
-	xfer(syncfd, data, len, 0);
+	data = berth_recv(BERTH_MSG_BOOTSTRAP, &len);
 	memset(b, 0, sizeof(*b));
 	for (p = data, end = data + len; p < end; p += strlen(p) + 1) {
 		if (strncmp(p, "clone=", 6) == 0) {
@@ -114,7 +136,7 @@ static void parse_bootstrap(struct bootstrap *b)
 		} else if (strncmp(p, "join=", 5) == 0) {
 			char *colon = strchr(p + 5, ':');
 			if (colon == NULL || b->join_count >= 16)
-				fail("bad bootstrap entry %s", p);
+				berth_fail("bad bootstrap entry %s", p);
 			*colon = '\0';
 			b->join_types[b->join_count] = atoi(p + 5);
 			b->join_paths[b->join_count] = colon + 1;
@@ -123,6 +145,8 @@ static void parse_bootstrap(struct bootstrap *b)
 			b->want_maps = 1;
 		} else if (strncmp(p, "timens=", 7) == 0) {
 			b->timens_offsets = p + 7;
+		} else if (strcmp(p, "plan=1") == 0) {
+			b->plan = 1;
 		}
 	}
 }
@@ -151,7 +175,7 @@ static void join_namespaces(struct bootstrap *b)
 	for (i = 0; i < b->join_count; i++) {
 		fds[i] = open(b->join_paths[i], O_RDONLY | O_CLOEXEC);
 		if (fds[i] < 0)
-			fail("open %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
+			berth_fail("open %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
 	}
 	// The user namespace goes first: it grants the rights to join the others.
 	for (pass = 0; pass < 2; pass++) {
@@ -160,7 +184,7 @@ static void join_namespaces(struct bootstrap *b)
 			if (is_user != (pass == 0))
 				continue;
 			if (setns(fds[i], b->join_types[i]) < 0)
-				fail("join %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
+				berth_fail("join %s namespace %s", ns_name(b->join_types[i]), b->join_paths[i]);
 			close(fds[i]);
 		}
 	}
@@ -174,59 +198,62 @@ void berth_nsexec(void)
 
 	if (env == NULL)
 		return;
-	syncfd = atoi(env);
+	berth_syncfd = atoi(env);
 	// Go raises the soft limit when its runtime starts; the program the
 	// init executes gets the limit the runtime was started with.
 	if (getrlimit(RLIMIT_NOFILE, &berth_inherited_nofile) < 0)
-		fail("getrlimit RLIMIT_NOFILE");
+		berth_fail("getrlimit RLIMIT_NOFILE");
 	if (getenv("_BERTH_STAGE") != NULL)
 		return; // the final process, back from the fork: Go takes over
 
 	// Until execve, this process must not be reachable through /proc by the
 	// container's processes (ptrace checks follow dumpability).
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		fail("prctl PR_SET_DUMPABLE");
+		berth_fail("prctl PR_SET_DUMPABLE");
 	parse_bootstrap(&b);
 	join_namespaces(&b);
 
 	if (b.clone_flags & CLONE_NEWUSER) {
 		if (unshare(CLONE_NEWUSER) < 0)
-			fail("unshare user namespace");
+			berth_fail("unshare user namespace");
 		if (b.want_maps) {
 			// An unprivileged parent may write the maps only of a dumpable process.
 			if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-				fail("prctl PR_SET_DUMPABLE");
-			send_msg(BERTH_MSG_WANT_MAPS, NULL, 0);
+				berth_fail("prctl PR_SET_DUMPABLE");
+			berth_send(BERTH_MSG_WANT_MAPS, NULL, 0);
 			expect_msg(BERTH_MSG_MAPS_DONE);
 			if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-				fail("prctl PR_SET_DUMPABLE");
+				berth_fail("prctl PR_SET_DUMPABLE");
 		}
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-			fail("become root in the new user namespace");
+			berth_fail("become root in the new user namespace");
 	}
 	if (unshare(b.clone_flags & ~CLONE_NEWUSER) < 0)
-		fail("unshare namespaces (flags %#x)", b.clone_flags & ~CLONE_NEWUSER);
+		berth_fail("unshare namespaces (flags %#x)", b.clone_flags & ~CLONE_NEWUSER);
 	if (b.timens_offsets != NULL) {
 		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
-			fail("open /proc/self/timens_offsets");
+			berth_fail("open /proc/self/timens_offsets");
 		if (write(fd, b.timens_offsets, strlen(b.timens_offsets)) < 0)
-			fail("write time namespace offsets");
+			berth_fail("write time namespace offsets");
 		close(fd);
 	}
 
 	if (setenv("_BERTH_STAGE", "init", 1) < 0)
-		fail("setenv");
+		berth_fail("setenv");
 	// CLONE_PARENT makes the final process a child of the runtime, which can
 	// then wait for it; being forked, it is the first process of a new pid ns.
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0)
-		fail("clone the container process");
-	if (pid == 0)
+		berth_fail("clone the container process");
+	if (pid == 0) {
+		if (b.plan)
+			berth_cinit(); // never returns
 		return;
+	}
 	{
 		int32_t p = pid;
-		send_msg(BERTH_MSG_PID, &p, sizeof(p));
+		berth_send(BERTH_MSG_PID, &p, sizeof(p));
 	}
 	_exit(0);
 }

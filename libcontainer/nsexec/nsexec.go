@@ -43,6 +43,7 @@ const (
 	MsgError     = 'E'
 	// Go-side messages between the runtime and the container process.
 	MsgConfig    = 'C' // runtime -> init: the init configuration (JSON)
+	MsgPlan      = 'X' // runtime -> C init stage: the plan (bootstrap entry plan=1)
 	MsgHooks     = 'H' // init -> runtime: mounts done, run createRuntime hooks
 	MsgHooksDone = 'h' // runtime -> init
 	MsgReady     = 'R' // init -> runtime: waiting for start

@@ -5,8 +5,10 @@ package seccomp
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"os"
 	"runtime"
 	"slices"
 	"unsafe"
@@ -91,6 +93,11 @@ type Filter struct {
 	// ENOSYS rather than the default errno, as in runc, so that programs
 	// fall back to older syscalls.
 	enosysAbove int
+	// kernelFlags are the spec's flags as seccomp(2) takes them, for a
+	// caller that loads the exported program itself.
+	kernelFlags uint
+	// unexportable says why Programs cannot export the filter, if it cannot.
+	unexportable string
 }
 
 // Build checks s and builds its filter.
@@ -103,6 +110,16 @@ func Build(s *specs.LinuxSeccomp) (*Filter, error) {
 		return nil, err
 	}
 	flt := &Filter{f: f, notify: notify, enosysAbove: -1}
+	for _, flag := range s.Flags {
+		if kf, ok := kernelFlags[flag]; ok {
+			flt.kernelFlags |= kf
+		} else if flag != "SECCOMP_FILTER_FLAG_TSYNC" {
+			flt.unexportable = "flag " + string(flag)
+		}
+	}
+	if notify {
+		flt.unexportable = "SCMP_ACT_NOTIFY rules"
+	}
 	if def, _ := action(s.DefaultAction, s.DefaultErrnoRet); def != libseccomp.ActAllow && def != libseccomp.ActLog &&
 		def != libseccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS)) && nativeArch != 0 {
 		flt.enosysAbove = highest
@@ -158,15 +175,7 @@ func (flt *Filter) Load() (int, error) {
 // so ENOSYS wins over the profile's default errno; a default that kills or
 // traps is stronger and still wins.
 func loadENOSYS(highest int) {
-	prog := []unix.SockFilter{
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: nativeArch, Jt: 0, Jf: 4},
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
-		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, K: x32Bit, Jt: 2, Jf: 0},
-		{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, K: uint32(highest), Jt: 0, Jf: 1},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
-	}
+	prog := enosysProgram(highest)
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	// The thread is the one that execs the container's program (the init
 	// runs locked to it), so the filter needs no TSYNC.
@@ -177,6 +186,65 @@ func loadENOSYS(highest int) {
 		// itself: the container then runs as the profile alone says.
 		slog.Debug("no ENOSYS filter for syscalls newer than the seccomp profile", "highest", highest, "error", errno)
 	}
+}
+
+func enosysProgram(highest int) []unix.SockFilter {
+	return []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: nativeArch, Jt: 0, Jf: 4},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, K: x32Bit, Jt: 2, Jf: 0},
+		{Code: unix.BPF_JMP | unix.BPF_JGT | unix.BPF_K, K: uint32(highest), Jt: 0, Jf: 1},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+}
+
+// Program is a compiled filter for a process to load with seccomp(2)
+// itself, in order: the profile's, then (Optional) the ENOSYS filter,
+// whose refusal the process ignores as Load does.
+type Program struct {
+	Flags    uint   // SECCOMP_FILTER_FLAG_*
+	Code     []byte // struct sock_filter array, host byte order
+	Optional bool
+}
+
+// Programs compiles the filter to BPF, as Load would load it, and releases
+// it. A filter that notifies cannot be exported (its listener must be
+// passed on, which only Load does), nor one with the wait-killable flag,
+// which belongs to a listener.
+func (flt *Filter) Programs() ([]Program, error) {
+	defer flt.f.Release()
+	if flt.unexportable != "" {
+		return nil, fmt.Errorf("export seccomp filter: %s: %w", flt.unexportable, ErrNotExportable)
+	}
+	fd, err := unix.MemfdCreate("seccomp-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("export seccomp filter: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "seccomp-bpf")
+	defer f.Close()
+	if err := flt.f.ExportBPF(f); err != nil {
+		return nil, fmt.Errorf("export seccomp filter: %w", err)
+	}
+	code, err := io.ReadAll(io.NewSectionReader(f, 0, math.MaxInt64))
+	if err != nil {
+		return nil, fmt.Errorf("export seccomp filter: %w", err)
+	}
+	progs := []Program{{Flags: flt.kernelFlags, Code: code}}
+	if flt.enosysAbove >= 0 {
+		prog := enosysProgram(flt.enosysAbove)
+		progs = append(progs, Program{Code: unsafe.Slice((*byte)(unsafe.Pointer(&prog[0])), len(prog)*int(unsafe.Sizeof(prog[0]))), Optional: true})
+	}
+	return progs, nil
+}
+
+// ErrNotExportable marks a filter that only Load can load.
+var ErrNotExportable = errors.New("only loadable by the runtime's Go init")
+
+var kernelFlags = map[specs.LinuxSeccompFlag]uint{
+	specs.LinuxSeccompFlagLog:       unix.SECCOMP_FILTER_FLAG_LOG,
+	specs.LinuxSeccompFlagSpecAllow: unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
 }
 
 // build checks s and returns the filter context for it, whether any rule

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/moby/sys/capability"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -26,6 +27,7 @@ const (
 	envProbes  = "BERTH_SECCOMP_TEST_PROBES"  // JSON []string, see probe
 	envDir     = "BERTH_SECCOMP_TEST_DIR"     // where the mkdir probe creates
 	envPrep    = "BERTH_SECCOMP_TEST_PREP"    // "", "nocap" or "nocap,nnp", see child
+	envExport  = "BERTH_SECCOMP_TEST_EXPORT"  // "1": load Programs' BPF as the C init stage does
 )
 
 func TestMain(m *testing.M) {
@@ -80,7 +82,12 @@ func child() error {
 	if err != nil {
 		return err
 	}
-	fd, err := f.Load()
+	fd := -1
+	if os.Getenv(envExport) == "1" {
+		err = loadPrograms(f)
+	} else {
+		fd, err = f.Load()
+	}
 	if err != nil {
 		return err
 	}
@@ -90,6 +97,25 @@ func child() error {
 			return fmt.Errorf("probe %q: %w", p, err)
 		}
 		fmt.Println(out)
+	}
+	return nil
+}
+
+// loadPrograms loads f's exported programs on this thread the way the C
+// init stage does (cinit.c, load_bpf): in order, each with its flags, an
+// optional one's refusal ignored.
+func loadPrograms(f *Filter) error {
+	progs, err := f.Programs()
+	if err != nil {
+		return err
+	}
+	for _, p := range progs {
+		insns := unsafe.Slice((*unix.SockFilter)(unsafe.Pointer(&p.Code[0])), len(p.Code)/int(unsafe.Sizeof(unix.SockFilter{})))
+		fprog := unix.SockFprog{Len: uint16(len(insns)), Filter: &insns[0]}
+		_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(p.Flags), uintptr(unsafe.Pointer(&fprog)))
+		if e != 0 && !p.Optional {
+			return fmt.Errorf("load exported seccomp program: %w", e)
+		}
 	}
 	return nil
 }
@@ -171,6 +197,13 @@ func probe(p string, fd int) (string, error) {
 // and returns the child's output and how it ended.
 func startChild(t *testing.T, prep string, profile *specs.LinuxSeccomp, probes ...string) (stdout, stderr string, state *os.ProcessState) {
 	t.Helper()
+	return startChildMode(t, prep, "", profile, probes...)
+}
+
+// startChildMode is startChild loading the filter with Load, or with
+// export "1" as the C init stage loads Programs.
+func startChildMode(t *testing.T, prep, export string, profile *specs.LinuxSeccomp, probes ...string) (stdout, stderr string, state *os.ProcessState) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: filters are loaded without no_new_privs")
 	}
@@ -186,7 +219,7 @@ func startChild(t *testing.T, prep string, profile *specs.LinuxSeccomp, probes .
 	cmd := exec.Command(os.Args[0])
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		envProfile+"="+string(pj), envProbes+"="+string(qj), envDir+"="+dir, envPrep+"="+prep)
+		envProfile+"="+string(pj), envProbes+"="+string(qj), envDir+"="+dir, envPrep+"="+prep, envExport+"="+export)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil && cmd.ProcessState == nil {
@@ -196,12 +229,23 @@ func startChild(t *testing.T, prep string, profile *specs.LinuxSeccomp, probes .
 }
 
 // runChild is startChild for a child with all privileges that must succeed.
-// It returns the probes' output lines.
+// It returns the probes' output lines. A profile without notify rules is
+// loaded a second time as the C init stage loads it, which must give the
+// same lines.
 func runChild(t *testing.T, profile *specs.LinuxSeccomp, probes ...string) []string {
 	t.Helper()
 	out, stderr, state := startChild(t, "", profile, probes...)
 	if !state.Success() {
 		t.Fatalf("child: %v: %s", state, stderr)
+	}
+	if !notifies(profile) {
+		exported, stderr, state := startChildMode(t, "", "1", profile, probes...)
+		if !state.Success() {
+			t.Fatalf("child loading the exported programs: %v: %s", state, stderr)
+		}
+		if exported != out {
+			t.Errorf("exported programs gave %q, Load gave %q", exported, out)
+		}
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != len(probes) {
@@ -211,6 +255,15 @@ func runChild(t *testing.T, profile *specs.LinuxSeccomp, probes ...string) []str
 }
 
 func uintp(v uint) *uint { return &v }
+
+func notifies(profile *specs.LinuxSeccomp) bool {
+	for _, sc := range profile.Syscalls {
+		if sc.Action == specs.ActNotify {
+			return true
+		}
+	}
+	return false
+}
 
 func checkLines(t *testing.T, probes, got, want []string) {
 	t.Helper()

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -195,24 +196,38 @@ func TestMountDestinationStaysInside(t *testing.T) {
 	}
 }
 
-// TestFakeDevNull bind-mounts a regular file over /dev/null: masking paths
-// with it must be refused, and the failed create must leave nothing.
+// TestFakeDevNull puts a regular file where /dev/null should be, bound over
+// the node, or in a /dev bound from the host (then no node is made there):
+// masking paths with it must be refused, and the failed create must leave
+// nothing.
 func TestFakeDevNull(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	e.privateRuntime()
-	fake := filepath.Join(t.TempDir(), "not-null")
-	writeFile(t, fake, "secret\n", 0o644)
-	s := newSpec(t, "true")
-	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/null", Type: "bind", Source: fake, Options: []string{"bind"}})
-	if len(s.Linux.MaskedPaths) == 0 {
-		t.Fatal("the default spec masks no paths")
-	}
-	id, b, r := e.createMustFail(s)
-	oneLine(t, r)
-	contains(t, "create error", r.stderr, "/dev/null")
-	e.checkNothingLeft(id, b)
-	if got := readFile(t, fake); got != "secret\n" {
-		t.Errorf("the fake /dev/null changed: %q", got)
+	for _, devBound := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dev-bound=%v", devBound), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.privateRuntime()
+			dev := t.TempDir()
+			fake := filepath.Join(dev, "null")
+			writeFile(t, fake, "secret\n", 0o644)
+			s := newSpec(t, "true")
+			want := "/dev/null"
+			if devBound {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev", Type: "bind", Source: dev, Options: []string{"rbind"}})
+				want = "not the null device"
+			} else {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/null", Type: "bind", Source: fake, Options: []string{"bind"}})
+			}
+			if len(s.Linux.MaskedPaths) == 0 {
+				t.Fatal("the default spec masks no paths")
+			}
+			id, b, r := e.createMustFail(s)
+			oneLine(t, r)
+			contains(t, "create error", r.stderr, want)
+			e.checkNothingLeft(id, b)
+			if got := readFile(t, fake); got != "secret\n" {
+				t.Errorf("the fake /dev/null changed: %q", got)
+			}
+		})
 	}
 }
