@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,7 @@ type builder struct {
 	initPid int
 	st      *state.State
 	console *os.File
+	cgOurs  bool // the cgroup did not exist before this create
 }
 
 // killChild kills and reaps a process that is our child (CLONE_PARENT).
@@ -126,7 +128,13 @@ func (b *builder) cleanup() {
 		}
 	}
 	if b.cg != nil {
-		if err := b.cg.Destroy(); err != nil {
+		// A cgroup made for this container holds only its processes,
+		// including any whose pid the runtime never learnt.
+		destroy := b.cg.Destroy
+		if b.cgOurs {
+			destroy = func() error { return emptyAndDestroy(b.cg) }
+		}
+		if err := destroy(); err != nil {
 			slog.Warn("remove cgroup after failed create", "error", err)
 		}
 	}
@@ -262,6 +270,8 @@ func (b *builder) run() error {
 		return errors.New("container's cgroup unexpectedly frozen")
 	} else if exists && procs > 0 {
 		slog.Warn(fmt.Sprintf("container's cgroup is not empty: %d process(es) found", procs))
+	} else {
+		b.cgOurs = !exists
 	}
 	b.cg = cg
 	// Before anything exists outside the state directory, it is written
@@ -285,18 +295,36 @@ func (b *builder) run() error {
 		CgroupNS:     config.HasNamespace(s, specs.CgroupNamespace),
 		NewCgroupNS:  newNamespace(s, specs.CgroupNamespace),
 		CgroupV2:     cgroups.IsV2(),
-		CgroupPaths:  b.cgroupPaths(),
 		PreserveFds:  b.opts.PreserveFds,
 		FifoFd:       fifoFd,
 		ConsoleFd:    consoleFd,
 		RuntimeHooks: hasRuntimeHooks,
 	}
+	// The process that runs the C stage joins the cgroup while it starts,
+	// before it forks: the container's processes are born in it.
+	if err := b.applyCgroup(p.cmd.Process.Pid); err != nil {
+		return err
+	}
+	ic.CgroupPaths = b.cgroupPaths() // none if a rootless caller has no cgroup
+	slog.Debug("container cgroup set up", "id", b.opts.ID, "paths", ic.CgroupPaths)
 	plan, err := choosePlan(&ic)
 	if err != nil {
 		return err
 	}
+	early := plan != nil && !slices.Contains(entries, "maps=1")
 	if plan != nil {
 		entries = append(entries, "plan=1")
+	}
+	if early {
+		// The plan waits for nothing but the cgroup, and the intermediate
+		// process reads only its bootstrap (no id maps to write): the
+		// final process finds the plan as soon as it is forked.
+		if err := p.sendBootstrap(entries); err != nil {
+			return err
+		}
+		if err := nsexec.Send(p.sock, nsexec.MsgPlan, plan); err != nil {
+			return err
+		}
 	}
 	b.initPid, err = p.bootstrap(entries, func(pid int) error { return writeIDMaps(pid, s.Linux) })
 	if err != nil {
@@ -304,13 +332,11 @@ func (b *builder) run() error {
 	}
 	b.cmd = nil
 	slog.Debug("container init started in its namespaces", "id", b.opts.ID, "pid", b.initPid, "cinit", plan != nil)
-	if err := b.applyCgroup(b.initPid); err != nil {
-		return err
-	}
-	slog.Debug("container cgroup set up", "id", b.opts.ID, "paths", b.cgroupPaths())
-	ic.HostPid = b.initPid
-	if err := sendInit(p.sock, plan, &ic); err != nil {
-		return err
+	if !early {
+		ic.HostPid = b.initPid
+		if err := sendInit(p.sock, plan, &ic); err != nil {
+			return err
+		}
 	}
 	start, _, err := state.ProcessStart(b.initPid)
 	if err != nil {
@@ -464,8 +490,9 @@ func writeIDMaps(pid int, l *specs.Linux) error {
 
 // initProcess is a started init (or exec) process still in its C stage.
 type initProcess struct {
-	cmd  *exec.Cmd
-	sock *os.File
+	cmd           *exec.Cmd
+	sock          *os.File
+	bootstrapSent bool
 }
 
 // startInit starts the runtime binary in its init mode. The caller's first
@@ -500,13 +527,22 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 	return &initProcess{cmd: cmd, sock: parent}, nil
 }
 
-// bootstrap sends the namespace list to the C stage, writes id maps when it
+// sendBootstrap sends the namespace list to the C stage, for a caller that
+// sends more before bootstrap reads the answers.
+func (p *initProcess) sendBootstrap(entries []string) error {
+	payload := []byte(strings.Join(entries, "\x00") + "\x00")
+	p.bootstrapSent = true
+	return nsexec.Send(p.sock, nsexec.MsgBootstrap, payload)
+}
+
+// bootstrap sends the namespace list to the C stage (unless sendBootstrap did), writes id maps when it
 // asks, and returns the pid of the final process. The intermediate process
 // is reaped here.
 func (p *initProcess) bootstrap(entries []string, writeMaps func(pid int) error) (int, error) {
-	payload := []byte(strings.Join(entries, "\x00") + "\x00")
-	if err := nsexec.Send(p.sock, nsexec.MsgBootstrap, payload); err != nil {
-		return -1, err
+	if !p.bootstrapSent {
+		if err := p.sendBootstrap(entries); err != nil {
+			return -1, err
+		}
 	}
 	for {
 		typ, data, err := nsexec.Recv(p.sock)
@@ -528,7 +564,8 @@ func (p *initProcess) bootstrap(entries []string, writeMaps func(pid int) error)
 			}
 			pid := int(int32(binary.LittleEndian.Uint32(data)))
 			if err := p.cmd.Wait(); err != nil {
-				return -1, fmt.Errorf("container init stage: %w", err)
+				// The pid still goes back, for the caller to kill.
+				return pid, fmt.Errorf("container init stage: %w", err)
 			}
 			return pid, nil
 		case nsexec.MsgError:

@@ -190,18 +190,32 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	entries = append(entries, "clone=0")
 	if plan != nil {
 		entries = append(entries, "plan=1")
+		// Nothing in the plan waits for the pid, and the intermediate
+		// process reads only its bootstrap: the final process finds the
+		// plan waiting for it as soon as it is forked.
+		if err := p.sendBootstrap(entries); err != nil {
+			return fail(err)
+		}
+		if err := nsexec.Send(p.sock, nsexec.MsgPlan, plan); err != nil {
+			return fail(err)
+		}
 	}
 	pid, err := p.bootstrap(entries, nil)
 	if err != nil {
+		if pid > 0 {
+			killChild(pid)
+		}
 		return -1, nil, err
 	}
 	fail = func(err error) (int, *os.File, error) {
 		killChild(pid)
 		return -1, nil, err
 	}
-	ic.HostPid = pid
-	if err := sendInit(p.sock, plan, &ic); err != nil {
-		return fail(err)
+	if plan == nil {
+		ic.HostPid = pid
+		if err := sendInit(p.sock, nil, &ic); err != nil {
+			return fail(err)
+		}
 	}
 	if err := waitExecReady(p.sock, &spec, st.OCI(state.Running), pid); err != nil {
 		return fail(err)

@@ -243,12 +243,24 @@ void berth_nsexec(void)
 		berth_fail("setenv");
 	// CLONE_PARENT makes the final process a child of the runtime, which can
 	// then wait for it; being forked, it is the first process of a new pid ns.
+	// The plan may be waiting on the socket already: the final process
+	// must not answer before this process has reported its pid, so it
+	// waits for the end of a pipe that this process holds until it exits.
+	int reported[2] = { -1, -1 };
+	if (b.plan && pipe2(reported, O_CLOEXEC) < 0)
+		berth_fail("pipe");
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 	if (pid < 0)
 		berth_fail("clone the container process");
 	if (pid == 0) {
-		if (b.plan)
+		if (b.plan) {
+			char c;
+			close(reported[1]);
+			while (read(reported[0], &c, 1) < 0 && errno == EINTR)
+				;
+			close(reported[0]);
 			berth_cinit(); // never returns
+		}
 		return;
 	}
 	{

@@ -34,6 +34,16 @@ func setupDev(root *os.File, devices []specs.LinuxDevice, userNS bool) error {
 		return fmt.Errorf("open /dev in rootfs: %w", err)
 	}
 	defer dev.Close()
+	for _, l := range devLinks() {
+		if err := unix.Symlinkat(l[0], int(dev.Fd()), l[1]); err != nil && err != unix.EEXIST {
+			return fmt.Errorf("symlink /dev/%s -> %s: %w", l[1], l[0], err)
+		}
+	}
+	return nil
+}
+
+// devLinks are the symlinks of a container-owned /dev: target and name.
+func devLinks() [][2]string {
 	links := [][2]string{
 		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
 		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
@@ -41,12 +51,7 @@ func setupDev(root *os.File, devices []specs.LinuxDevice, userNS bool) error {
 	if _, err := os.Stat("/proc/kcore"); err == nil {
 		links = append(links, [2]string{"/proc/kcore", "core"})
 	}
-	for _, l := range links {
-		if err := unix.Symlinkat(l[0], int(dev.Fd()), l[1]); err != nil && err != unix.EEXIST {
-			return fmt.Errorf("symlink /dev/%s -> %s: %w", l[1], l[0], err)
-		}
-	}
-	return nil
+	return links
 }
 
 // makeDevices creates device nodes; in a user namespace, where mknod is not

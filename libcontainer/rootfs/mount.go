@@ -114,39 +114,61 @@ func target(root *os.File, dest string, isFile bool) (*os.File, error) {
 
 func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
-func mountOne(root *os.File, m specs.Mount, o Options) error {
+// specMount is what a spec mount asks for, read before anything is made.
+type specMount struct {
+	opts   mountOptions // read-only left off when deferred
+	typ    string       // "bind" for every bind mount
+	isFile bool         // a bind mount of a file: the mount point is a file
+	// late is 1 when Finish makes the mount read-only, 2 recursively (rro).
+	late int
+}
+
+func readMount(m specs.Mount) (specMount, error) {
 	opts, err := parseOptions(m.Options)
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		return specMount{}, fmt.Errorf("mount %s: %w", m.Destination, err)
 	}
-	typ := m.Type
+	sm := specMount{opts: opts, typ: m.Type}
 	if isBind(m) {
-		opts.flags |= unix.MS_BIND
-		typ = "bind"
+		sm.opts.flags |= unix.MS_BIND
+		sm.typ = "bind"
 	}
-	if typ == "cgroup" {
-		return mountCgroup(root, m, opts, o)
-	}
-	isFile := false
-	source := m.Source
-	if typ == "bind" {
-		fi, err := os.Stat(source)
+	if sm.typ == "bind" {
+		fi, err := os.Stat(m.Source)
 		if err != nil {
-			return fmt.Errorf("bind mount source %s: %w", source, err)
+			return specMount{}, fmt.Errorf("bind mount source %s: %w", m.Source, err)
 		}
-		isFile = !fi.IsDir()
+		sm.isFile = !fi.IsDir()
 	}
 	// A read-only tmpfs or /dev is mounted writable and made read-only by
 	// Finish, as runc does: /dev gets its device nodes, symlinks and
 	// console, and any such mount the mount points of the mounts below it.
-	var late *lateReadonly
-	if defersReadonly(typ, m.Destination) {
-		ro, rro := opts.flags&unix.MS_RDONLY != 0, opts.recAttrSet&unix.MOUNT_ATTR_RDONLY != 0
+	if defersReadonly(sm.typ, m.Destination) {
+		ro, rro := sm.opts.flags&unix.MS_RDONLY != 0, sm.opts.recAttrSet&unix.MOUNT_ATTR_RDONLY != 0
 		if ro || rro {
-			opts.flags &^= unix.MS_RDONLY
-			opts.recAttrSet &^= unix.MOUNT_ATTR_RDONLY
-			late = &lateReadonly{dest: m.Destination, recursive: rro}
+			sm.opts.flags &^= unix.MS_RDONLY
+			sm.opts.recAttrSet &^= unix.MOUNT_ATTR_RDONLY
+			sm.late = 1
+			if rro {
+				sm.late = 2
+			}
 		}
+	}
+	return sm, nil
+}
+
+func mountOne(root *os.File, m specs.Mount, o Options) error {
+	sm, err := readMount(m)
+	if err != nil {
+		return err
+	}
+	opts, typ, isFile, source := sm.opts, sm.typ, sm.isFile, m.Source
+	if typ == "cgroup" {
+		return mountCgroup(root, m, opts, o)
+	}
+	var late *lateReadonly
+	if sm.late > 0 {
+		late = &lateReadonly{dest: m.Destination, recursive: sm.late == 2}
 	}
 	t, err := target(root, m.Destination, isFile)
 	if err != nil {

@@ -3,7 +3,6 @@ package rootfs
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -87,14 +86,7 @@ func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks bool) error {
 		planDevice(ops, d, o.UserNS)
 	}
 	if !devBound {
-		links := [][2]string{
-			{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-			{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"},
-		}
-		if _, err := os.Stat("/proc/kcore"); err == nil {
-			links = append(links, [2]string{"/proc/kcore", "core"})
-		}
-		for _, l := range links {
+		for _, l := range devLinks() {
 			ops.Add("symlink", "/dev", l[1], l[0])
 		}
 	}
@@ -139,37 +131,13 @@ func addMount(ops *Ops, src, dest, fstype string, flags uintptr, data string, is
 
 // planMount is mountOne's counterpart.
 func planMount(ops *Ops, m specs.Mount, o Options) error {
-	opts, err := parseOptions(m.Options)
+	sm, err := readMount(m)
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		return err
 	}
-	typ := m.Type
-	if isBind(m) {
-		opts.flags |= unix.MS_BIND
-		typ = "bind"
-	}
+	opts, typ := sm.opts, sm.typ
 	if typ == "cgroup" {
 		return planCgroup(ops, m, opts, o)
-	}
-	isFile := false
-	if typ == "bind" {
-		fi, err := os.Stat(m.Source)
-		if err != nil {
-			return fmt.Errorf("bind mount source %s: %w", m.Source, err)
-		}
-		isFile = !fi.IsDir()
-	}
-	late := 0
-	if defersReadonly(typ, m.Destination) {
-		ro, rro := opts.flags&unix.MS_RDONLY != 0, opts.recAttrSet&unix.MOUNT_ATTR_RDONLY != 0
-		if ro || rro {
-			opts.flags &^= unix.MS_RDONLY
-			opts.recAttrSet &^= unix.MOUNT_ATTR_RDONLY
-			late = 1
-			if rro {
-				late = 2
-			}
-		}
 	}
 	// As mountAt: a bind mount takes its other flags only on a remount.
 	flags, fstype, remount := opts.flags&^unix.MS_REMOUNT, typ, uintptr(0)
@@ -180,7 +148,7 @@ func planMount(ops *Ops, m specs.Mount, o Options) error {
 			remount = opts.flags &^ unix.MS_REC
 		}
 	}
-	addMount(ops, m.Source, m.Destination, fstype, flags, opts.dataString(), isFile, remount, opts, late,
+	addMount(ops, m.Source, m.Destination, fstype, flags, opts.dataString(), sm.isFile, remount, opts, sm.late,
 		typ == "sysfs" && o.UserNS)
 	return nil
 }

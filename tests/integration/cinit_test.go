@@ -192,3 +192,28 @@ func lineDiff(a, b string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestParallelRuns starts many containers at once: on a loaded host the
+// final process may be ready before the process that forked it has
+// reported its pid, which the runtime must never see out of order.
+func TestParallelRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n = 40
+	errs := make(chan string, n)
+	for range n {
+		go func() {
+			r := e.run(newSpec(t, "true"))
+			if r.code != 0 {
+				errs <- r.String()
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range n {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
