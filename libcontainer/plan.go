@@ -30,16 +30,14 @@ var errGoInit = errors.New("needs the Go init")
 // initPlan returns the plan the C init stage (libcontainer/nsexec,
 // cinit.c) executes for ic instead of the Go init: the same work in the
 // same order, every decision taken here. It returns an error wrapping
-// errGoInit for what only the Go init does (a terminal, LSM labels,
-// seccomp notify rules, hooks run inside the container), and other errors
+// errGoInit for what only the Go init does (LSM labels, seccomp notify
+// rules, hooks run inside the container), and other errors
 // for a spec that neither could run.
 func initPlan(ic *initConfig) ([]byte, error) {
 	s, p := ic.Spec, ic.Spec.Process
 	switch {
 	case os.Getenv(EnvGoInit) == "1":
 		return nil, fmt.Errorf("%s=1: %w", EnvGoInit, errGoInit)
-	case p.Terminal:
-		return nil, fmt.Errorf("a terminal: %w", errGoInit)
 	case p.ApparmorProfile != "" || p.SelinuxLabel != "":
 		return nil, fmt.Errorf("an LSM label: %w", errGoInit)
 	case !ic.Exec && s.Hooks != nil && (len(s.Hooks.CreateContainer) > 0 || len(s.Hooks.StartContainer) > 0):
@@ -54,7 +52,7 @@ func initPlan(ic *initConfig) ([]byte, error) {
 		err := rootfs.Plan(&ops, s, rootfs.Options{
 			UserNS: ic.UserNS, CgroupNS: ic.CgroupNS, CgroupPaths: ic.CgroupPaths, CgroupV2: ic.CgroupV2,
 			HostMountNS: !config.HasNamespace(s, specs.MountNamespace),
-		}, ic.NoPivot, ic.RuntimeHooks)
+		}, ic.NoPivot, ic.RuntimeHooks, p.Terminal)
 		if errors.Is(err, rootfs.ErrNoPlan) {
 			return nil, fmt.Errorf("%w: %w", err, errGoInit)
 		} else if err != nil {
@@ -155,6 +153,13 @@ func (e *planEntries) process(p *specs.Process, ic *initConfig) error {
 		e.add(c.key, strconv.FormatUint(c.mask, 10))
 	}
 	e.add("preserve", strconv.Itoa(ic.PreserveFds))
+	if p.Terminal {
+		rows, cols := uint(0), uint(0)
+		if p.ConsoleSize != nil {
+			rows, cols = p.ConsoleSize.Height, p.ConsoleSize.Width
+		}
+		e.add("console", fmt.Sprintf("%d:%d:%d", ic.ConsoleFd, rows, cols))
+	}
 	if ic.WaitGo {
 		e.add("waitgo", "1")
 	}

@@ -98,10 +98,10 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, requ
 	}); err != nil {
 		return report(sync, err)
 	}
-	code, err := m.runOnce(ctx, sync, requested)
+	code, err := m.runOnce(ctx, sync, requested, false)
 	for err == nil && m.restart(code) {
 		m.waitDeleted()
-		code, err = m.runOnce(ctx, nil, time.Now())
+		code, err = m.runOnce(ctx, nil, time.Now(), true)
 	}
 	if err != nil {
 		_ = c.Update(func(st *container.State) error {
@@ -163,10 +163,7 @@ func (m *Monitor) restart(code int) bool {
 	}
 	restart := false
 	_ = m.c.Update(func(st *container.State) error {
-		if !st.Stopped {
-			st.RestartCount++
-			restart = true
-		}
+		restart = !st.Stopped
 		return nil
 	})
 	return restart
@@ -180,8 +177,10 @@ func backoff(restarts int) time.Duration {
 
 // runOnce creates and starts the container, waits for its init to exit and
 // records the exit; it returns the exit code, or an error if it could not
-// start.
-func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Time) (int, error) {
+// start. A restart is counted when it runs, with the status: counted at
+// the decision, a restart not yet begun would show as "exited" with its
+// count (which `wait`ers and tests took for the end).
+func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Time, restarted bool) (int, error) {
 	c := m.c
 	rt := c.Runtime()
 	pidFile := filepath.Join(c.RunDir, container.PidFile)
@@ -239,6 +238,9 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	if err := c.Update(func(st *container.State) error {
 		st.Status, st.Pid, st.ExitCode, st.Error = container.Running, pid, 0, ""
 		st.StartedAt = time.Now().UTC()
+		if restarted {
+			st.RestartCount++
+		}
 		if c.Healthcheck.Enabled() {
 			st.Health = &container.Health{Status: container.HealthStarting, Log: []container.HealthResult{}}
 		}

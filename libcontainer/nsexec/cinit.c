@@ -20,7 +20,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -126,6 +128,18 @@ static void parse_groups(struct plan *p, char *v)
 		p->groups[p->ngroups++] = (gid_t)num(tok, "groups");
 }
 
+// parse_console reads FD:ROWS:COLS.
+static void parse_console(struct plan *p, char *v)
+{
+	p->console = (int)strtol(v, &v, 10);
+	if (*v++ != ':')
+		fail_plain("bad console entry in plan");
+	p->rows = (unsigned short)strtoul(v, &v, 10);
+	if (*v++ != ':')
+		fail_plain("bad console entry in plan");
+	p->cols = (unsigned short)strtoul(v, &v, 10);
+}
+
 // parse_plan splits the plan message. Entries it does not know are an
 // error: a plan the C stage cannot execute fully must never half-run.
 static void parse_plan(struct plan *p, char *data, uint32_t len)
@@ -144,6 +158,7 @@ static void parse_plan(struct plan *p, char *data, uint32_t len)
 	p->ops = xcalloc((size_t)nops, sizeof(char *));
 	p->umask = 022;
 	p->fifo = -1;
+	p->console = -1;
 	p->oom = NULL;
 	for (e = data; e < end; e = next) {
 		char *eq = strchr(e, '='), *v;
@@ -192,6 +207,8 @@ static void parse_plan(struct plan *p, char *data, uint32_t len)
 			p->waitgo = 1;
 		else if (strcmp(e, "fifo") == 0)
 			p->fifo = (int)num(v, e);
+		else if (strcmp(e, "console") == 0)
+			parse_console(p, v);
 		else if (strcmp(e, "op") == 0)
 			p->ops[p->nops++] = v;
 		else
@@ -370,6 +387,11 @@ static void exec_process(struct plan *p, const char *path)
 		load_seccomp(p);
 	}
 	drop_bounding(p);
+	// As runc: the terminal belongs to the process's user (its group stays
+	// devpts' tty group). A uid the user namespace does not map (EINVAL)
+	// or no CAP_CHOWN (EPERM) leaves it as it is.
+	if (p->console >= 0 && fchown(0, p->uid, (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM)
+		berth_fail("chown the terminal to uid %u", (unsigned)p->uid);
 	cwd_failed = enter_cwd(p, 0) < 0;
 	set_user(p);
 	apply_caps(p);
@@ -396,6 +418,61 @@ static void add_home(struct plan *p)
 	p->envp[p->envc++] = "HOME=/";
 }
 
+// berth_cinit_console makes a pty in the container's devpts, sends the
+// master to the console socket (its name as the message, the
+// runtime-tools protocol) and makes the slave the process's terminal.
+void berth_cinit_console(struct plan *p, int bind)
+{
+	char slave[64];
+	char cmsg[CMSG_SPACE(sizeof(int))];
+	int unlock = 0, n, master, fd;
+	struct iovec iov;
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+
+	master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		berth_fail("open /dev/ptmx");
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		berth_fail("unlock pty");
+	if (ioctl(master, TIOCGPTN, &n) < 0)
+		berth_fail("get pty number");
+	snprintf(slave, sizeof(slave), "/dev/pts/%d", n);
+	fd = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		berth_fail("open %s", slave);
+	if (p->rows != 0 || p->cols != 0) {
+		struct winsize ws = { .ws_row = p->rows, .ws_col = p->cols };
+		if (ioctl(fd, TIOCSWINSZ, &ws) < 0)
+			berth_fail("set console size");
+	}
+	if (bind)
+		berth_cinit_bind_console(slave);
+	iov.iov_base = slave;
+	iov.iov_len = strlen(slave);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cmsg;
+	msg.msg_controllen = sizeof(cmsg);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &master, sizeof(int));
+	if (sendmsg(p->console, &msg, 0) < 0)
+		berth_fail("send pty master to console socket");
+	close(p->console);
+	close(master);
+	if (setsid() < 0)
+		berth_fail("setsid");
+	if (ioctl(fd, TIOCSCTTY, 0) < 0)
+		berth_fail("set controlling terminal");
+	for (int i = 0; i < 3; i++)
+		if (dup3(fd, i, 0) < 0)
+			berth_fail("dup pty to fd %d", i);
+	close(fd);
+}
+
 // ready tells the runtime the process is set up; from here on errors go
 // to stderr.
 static void ready(void)
@@ -410,6 +487,8 @@ static void run_exec(struct plan *p)
 {
 	char *path;
 
+	if (p->console >= 0)
+		berth_cinit_console(p, 0);
 	prepare_process(p);
 	path = look_path(p);
 	ready();

@@ -43,11 +43,21 @@ struct plan {
 	int preserve;
 	int waitgo;
 	int fifo;   // create: the exec FIFO's descriptor; -1 for exec
+	int console;                     // the console socket's descriptor, or -1: no terminal
+	unsigned short rows, cols;       // the terminal's size (0: left as it is)
 	char **ops; // create: the operations before the process's own, in order (cinit_rootfs.c)
 	int nops;
 };
 
 // berth_cinit_rootfs executes the plan's operations.
 void berth_cinit_rootfs(struct plan *p);
+
+// berth_cinit_console makes the process's terminal (cinit.c); with
+// bind, the pty is bound on /dev/console too.
+void berth_cinit_console(struct plan *p, int bind);
+
+// berth_cinit_bind_console binds the pty slave on /dev/console in the
+// root (cinit_rootfs.c).
+void berth_cinit_bind_console(const char *slave);
 
 #endif

@@ -443,6 +443,14 @@ static void op_sysctl(char **f, int n)
 	close(fd);
 }
 
+void berth_cinit_bind_console(const char *slave)
+{
+	int t = target("/dev/console", 1);
+	if (mount(slave, fd_path(t), NULL, MS_BIND, NULL) < 0)
+		berth_fail("bind %s on /dev/console", slave);
+	close(t);
+}
+
 void berth_cinit_rootfs(struct plan *p)
 {
 	char *f[MAX_FIELDS];
@@ -479,6 +487,8 @@ void berth_cinit_rootfs(struct plan *p)
 			free(berth_recv(BERTH_MSG_HOOKS_DONE, NULL));
 		} else if (strcmp(k, "pivot") == 0) {
 			op_pivot(f, n);
+		} else if (strcmp(k, "console") == 0) {
+			berth_cinit_console(p, 1);
 		} else if (strcmp(k, "latero") == 0) {
 			op_latero();
 		} else if (strcmp(k, "readonly") == 0) {

@@ -48,11 +48,12 @@ func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 
 // Plan adds to ops what Prepare, Pivot (noPivot as there) and Finish do,
 // in their order, with hooks (the runtime's prestart and createRuntime
-// hooks) where Prepare's caller runs them. Every decision that needs no
+// hooks) and console (the terminal, bound on /dev/console) where Prepare's
+// caller does them. Every decision that needs no
 // look at the rootfs is taken here; what the rootfs holds (missing mount
 // points, symlinks, file types) is left to the C stage, which resolves
 // and checks each path when it gets there.
-func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks bool) error {
+func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks, console bool) error {
 	rootfs := s.Root.Path
 	if !o.HostMountNS {
 		flags := uintptr(unix.MS_SLAVE | unix.MS_REC)
@@ -103,6 +104,9 @@ func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks bool) error {
 	}
 	if p := s.Linux.RootfsPropagation; p != "" && config.HasNamespace(s, specs.MountNamespace) {
 		ops.Add("prop", "/", u(propagationOptions[p]))
+	}
+	if console {
+		ops.Add("console")
 	}
 	ops.Add("latero")
 	for _, p := range s.Linux.ReadonlyPaths {

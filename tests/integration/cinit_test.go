@@ -14,9 +14,9 @@ import (
 
 // probeScript prints what the set-up of a container process decides: ids,
 // capabilities, seccomp and no_new_privs, limits, umask, cwd, environment,
-// descriptors, hostname, mounts and /dev, and what the seccomp profile and
-// the read-only paths refuse.
-const probeScript = `id; umask; pwd; hostname
+// descriptors, hostname, terminal, mounts and /dev, and what the seccomp
+// profile and the read-only paths refuse.
+const probeScript = `id; umask; pwd; hostname; tty 2>&1; stty size 2>&1
 grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status
 grep -E '^Max (open files|processes|core)' /proc/self/limits
 cat /proc/self/oom_score_adj
@@ -77,6 +77,12 @@ func TestCInitMatchesGoInit(t *testing.T) {
 			s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, "/etc/hostname", "/no/such/path")
 			s.Linux.ReadonlyPaths = append(s.Linux.ReadonlyPaths, "/mnt")
 		},
+		// A pty made by the runtime, of a given size, bound on /dev/console.
+		"terminal": func(t *testing.T, s *specs.Spec) {
+			s.Process.Terminal = true
+			s.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
+			s.Process.User = specs.User{UID: 1000, GID: 1000}
+		},
 		// The container's own cgroups bound in, rather than a cgroup namespace.
 		"no-cgroupns": func(t *testing.T, s *specs.Spec) {
 			withoutNamespace(s, specs.CgroupNamespace)
@@ -118,13 +124,15 @@ func TestCInitMatchesGoInit(t *testing.T) {
 		s := newSpec(t, "sleep", "100")
 		cases["process"](t, s)
 		id, _ := e.start(s)
-		var outs [2]string
-		for i, mode := range []string{"c", "go"} {
-			outs[i] = runLogged(e, mode, "exec", "--user", "1000:1000", "--additional-gids", "30",
-				"--cwd", "/tmp", "--cap", "CAP_SYS_TIME", "--env", "B=1", id, "sh", "-c", probeScript)
-		}
-		if outs[0] != outs[1] {
-			t.Errorf("C init stage and Go init differ in exec:\n%s", lineDiff(outs[0], outs[1]))
+		for _, tty := range []string{"--tty=false", "--tty"} {
+			var outs [2]string
+			for i, mode := range []string{"c", "go"} {
+				outs[i] = runLogged(e, mode, "exec", tty, "--user", "1000:1000", "--additional-gids", "30",
+					"--cwd", "/tmp", "--cap", "CAP_SYS_TIME", "--env", "B=1", id, "sh", "-c", probeScript)
+			}
+			if outs[0] != outs[1] {
+				t.Errorf("C init stage and Go init differ in exec %s:\n%s", tty, lineDiff(outs[0], outs[1]))
+			}
 		}
 		e.mustRT("delete", "--force", id)
 	})
@@ -161,7 +169,7 @@ func runLogged(e *env, mode string, args ...string) string {
 	}
 	log := filepath.Join(e.dir, mode+".log")
 	r := e.rtWith(o, append([]string{"--log", log, "--debug"}, args...)...)
-	if r.code != 0 || !strings.HasSuffix(r.stdout, "end\n") {
+	if r.code != 0 || !strings.HasSuffix(strings.ReplaceAll(r.stdout, "\r", ""), "end\n") {
 		e.t.Fatalf("%s init: %s", mode, r)
 	}
 	text := readFile(e.t, log)
