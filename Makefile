@@ -6,7 +6,7 @@ TAGS := urfave_cli_no_docs
 RUNTIME := $(CURDIR)/bin/berth-runtime
 ENGINE := $(CURDIR)/bin/berth
 
-.PHONY: all build deps demo test test-go compose-v2 crictl critest conformance bench clean
+.PHONY: all build deps demo test test-go compose-v2 crictl critest conformance bench weakened clean
 
 all: build
 
@@ -47,6 +47,10 @@ critest:
 
 conformance:
 	tests/conformance/run.sh $(RUNTIME)
+
+# The security tests against deliberately weakened runtimes (tests/weakened.sh).
+weakened:
+	tests/weakened.sh
 
 bench: deps build crictl
 	bench/run.sh
