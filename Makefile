@@ -3,6 +3,13 @@ VERSION ?= 0.1.0-dev
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 TAGS := urfave_cli_no_docs
+# berth-runtime is linked statically (libseccomp.a, libc.a), as runc's
+# releases are: each container start runs it twice (the runtime and the
+# init's C stage), and the dynamic loader's work was ~3 ms of each exec
+# here (docs/performance.md). Pure-Go user and DNS lookups keep glibc's
+# NSS, which cannot work statically, out of it.
+RUNTIME_TAGS := $(TAGS) netgo osusergo
+RUNTIME_LDFLAGS := $(LDFLAGS) -linkmode external -extldflags -static
 RUNTIME := $(CURDIR)/bin/berth-runtime
 ENGINE := $(CURDIR)/bin/berth
 
@@ -11,7 +18,7 @@ ENGINE := $(CURDIR)/bin/berth
 all: build
 
 build:
-	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth-runtime ./runtime
+	$(GO) build -trimpath -tags "$(RUNTIME_TAGS)" -ldflags "$(RUNTIME_LDFLAGS)" -o bin/berth-runtime ./runtime
 	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o bin/berth ./engine
 
 deps:
