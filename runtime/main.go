@@ -1,8 +1,3 @@
-// GOMAXPROCS from the cgroup is not worth the files read at every start
-// (nor its updater): a runtime command does little in parallel.
-//go:debug containermaxprocs=0
-//go:debug updatemaxprocs=0
-
 // Command berth-runtime is an OCI runtime with runc's command line.
 package main
 
@@ -14,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,9 +18,6 @@ import (
 	// The namespace stage runs from this package's C constructor.
 	_ "github.com/berth-containers/berth/libcontainer/nsexec"
 )
-
-// heapLimit is the heap size at which the collector runs.
-const heapLimit = 32 << 20
 
 // Set at build time.
 var (
@@ -45,11 +36,6 @@ func defaultRoot() string {
 }
 
 func main() {
-	// Most commands end within milliseconds, before a collection would
-	// free anything: the collector starts only when the heap nears a
-	// limit, which long-running commands (run, events) reach eventually.
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(heapLimit)
 	// The container's init: the C stage has set up namespaces already.
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runInit()
