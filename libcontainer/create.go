@@ -316,13 +316,9 @@ func (b *builder) run() error {
 		entries = append(entries, "plan=1")
 	}
 	if early {
-		// The plan waits for nothing but the cgroup, and the intermediate
-		// process reads only its bootstrap (no id maps to write): the
-		// final process finds the plan as soon as it is forked.
-		if err := p.sendBootstrap(entries); err != nil {
-			return err
-		}
-		if err := nsexec.Send(p.sock, nsexec.MsgPlan, plan); err != nil {
+		// The plan waits for nothing but the cgroup, and there are no id
+		// maps to write.
+		if err := p.sendWithPlan(entries, plan); err != nil {
 			return err
 		}
 	}
@@ -527,12 +523,22 @@ func startInit(preserveFds int, extra []*os.File) (*initProcess, error) {
 	return &initProcess{cmd: cmd, sock: parent}, nil
 }
 
-// sendBootstrap sends the namespace list to the C stage, for a caller that
-// sends more before bootstrap reads the answers.
 func (p *initProcess) sendBootstrap(entries []string) error {
 	payload := []byte(strings.Join(entries, "\x00") + "\x00")
 	p.bootstrapSent = true
 	return nsexec.Send(p.sock, nsexec.MsgBootstrap, payload)
+}
+
+// sendWithPlan sends the bootstrap and, right behind it, the plan, before
+// bootstrap reads the answers: the intermediate process reads only its
+// bootstrap, and the final process finds the plan as soon as it is forked.
+// Only for a process without id maps to write (the intermediate would read
+// the plan instead of its "maps done").
+func (p *initProcess) sendWithPlan(entries []string, plan []byte) error {
+	if err := p.sendBootstrap(entries); err != nil {
+		return err
+	}
+	return nsexec.Send(p.sock, nsexec.MsgPlan, plan)
 }
 
 // bootstrap sends the namespace list to the C stage (unless sendBootstrap did), writes id maps when it

@@ -190,13 +190,8 @@ func startExec(o *ExecOptions) (int, *os.File, error) {
 	entries = append(entries, "clone=0")
 	if plan != nil {
 		entries = append(entries, "plan=1")
-		// Nothing in the plan waits for the pid, and the intermediate
-		// process reads only its bootstrap: the final process finds the
-		// plan waiting for it as soon as it is forked.
-		if err := p.sendBootstrap(entries); err != nil {
-			return fail(err)
-		}
-		if err := nsexec.Send(p.sock, nsexec.MsgPlan, plan); err != nil {
+		// Nothing in the plan waits for the pid.
+		if err := p.sendWithPlan(entries, plan); err != nil {
 			return fail(err)
 		}
 	}

@@ -31,12 +31,6 @@
 #include "nsexec.h"
 #include "cinit.h"
 
-#define fail_plain(...)              \
-	do {                         \
-		errno = 0;           \
-		berth_fail(__VA_ARGS__); \
-	} while (0)
-
 static void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n, size);

@@ -1,8 +1,16 @@
 #ifndef BERTH_CINIT_H
 #define BERTH_CINIT_H
 
+#include <errno.h>
 #include <linux/filter.h>
 #include <sys/types.h>
+
+// fail_plain fails with a message of its own, without an errno's words.
+#define fail_plain(...)                  \
+	do {                             \
+		errno = 0;               \
+		berth_fail(__VA_ARGS__); \
+	} while (0)
 
 #define PLAN_MAX_BPF 4
 #define PLAN_MAX_RLIMITS 16

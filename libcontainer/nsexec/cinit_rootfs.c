@@ -26,12 +26,6 @@
 #define MAX_FIELDS 16
 #define MAX_LATE 64
 
-#define fail_plain(...)              \
-	do {                         \
-		errno = 0;           \
-		berth_fail(__VA_ARGS__); \
-	} while (0)
-
 static int rootfd = -1;
 
 // Mounts made writable that `latero` makes read-only, pinned by handle.

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,14 +88,7 @@ func TestCInitMatchesGoInit(t *testing.T) {
 		},
 		// Devices bound from the host, sysfs bound when it cannot be mounted.
 		"userns": func(t *testing.T, s *specs.Spec) {
-			rootfs := copyRootfs(t, s)
-			if out, err := exec.Command("chown", "-hR", "100000:100000", rootfs).CombinedOutput(); err != nil {
-				t.Fatalf("chown rootfs: %v: %s", err, out)
-			}
-			withoutNamespace(s, specs.NetworkNamespace)
-			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			withUserNamespace(t, s)
 		},
 	}
 	for name, adjust := range cases {

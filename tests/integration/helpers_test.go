@@ -148,6 +148,21 @@ func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
 	s.Linux.Namespaces = keep
 }
 
+// withUserNamespace gives s a writable rootfs owned by host uid/gid 100000,
+// which a new user namespace maps to root, and no network namespace of its
+// own (so sysfs is bound from the host).
+func withUserNamespace(t *testing.T, s *specs.Spec) {
+	t.Helper()
+	rootfs := copyRootfs(t, s)
+	if out, err := exec.Command("chown", "-hR", "100000:100000", rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("chown rootfs: %v: %s", err, out)
+	}
+	withoutNamespace(s, specs.NetworkNamespace)
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+}
+
 // env is one test's runtime root and scratch space. Every container it
 // creates is deleted at cleanup, which then checks that nothing is left.
 type env struct {

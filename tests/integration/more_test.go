@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -220,14 +219,7 @@ func TestUserNamespaceWithoutNetnsAndExec(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	s := newSpec(t, "sleep", "30")
-	rootfs := copyRootfs(t, s)
-	if out, err := exec.Command("chown", "-hR", "100000:100000", rootfs).CombinedOutput(); err != nil {
-		t.Fatalf("chown rootfs: %v: %s", err, out)
-	}
-	withoutNamespace(s, specs.NetworkNamespace)
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
-	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	withUserNamespace(t, s)
 	id, _ := e.start(s)
 	r := e.mustRT("exec", id, "sh", "-c", "id -u; cat /proc/self/uid_map; ls /sys/kernel >/dev/null && echo sys-ok; touch /sys/x 2>&1; true")
 	out := r.stdout
