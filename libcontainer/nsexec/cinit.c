@@ -220,7 +220,12 @@ static const char *not_executable(const char *path)
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return "no such file or directory";
-		snprintf(buf, sizeof(buf), "stat %s: %s", path, strerror(errno));
+		int n = snprintf(buf, sizeof(buf), "stat %s: ", path);
+		if (n < 0 || (size_t)n >= sizeof(buf) - 32) // room for the errno's words
+			n = (int)sizeof(buf) - 32;
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "%s", strerror(errno));
+		if (buf[n] >= 'A' && buf[n] <= 'Z') // Go's words are lower case
+			buf[n] = (char)(buf[n] - 'A' + 'a');
 		return buf;
 	}
 	if (S_ISDIR(st.st_mode))
@@ -250,10 +255,17 @@ static char *look_path(struct plan *p)
 	copy = strdup(path);
 	if (copy == NULL)
 		berth_fail("allocate PATH");
-	// strsep keeps empty elements, which mean the current directory.
-	for (rest = copy; (dir = strsep(&rest, ":")) != NULL;) {
+	// As Go's filepath.SplitList and Join: an empty PATH has no
+	// directories, an empty element is the current directory (the name
+	// alone), and a directory's trailing slashes are not doubled.
+	for (rest = *copy ? copy : NULL; (dir = strsep(&rest, ":")) != NULL;) {
 		char *cand;
-		if (asprintf(&cand, "%s/%s", *dir ? dir : ".", name) < 0)
+		size_t len = strlen(dir);
+		while (len > 1 && dir[len - 1] == '/')
+			dir[--len] = '\0';
+		int r = !*dir || strcmp(dir, ".") == 0 ? asprintf(&cand, "%s", name)
+			: asprintf(&cand, "%s%s%s", dir, strcmp(dir, "/") == 0 ? "" : "/", name);
+		if (r < 0)
 			berth_fail("allocate path");
 		if (not_executable(cand) == NULL)
 			return cand;
@@ -418,7 +430,10 @@ static void add_home(struct plan *p)
 void berth_cinit_console(struct plan *p, int bind)
 {
 	char slave[64];
-	char cmsg[CMSG_SPACE(sizeof(int))];
+	union { // aligned as a cmsghdr must be
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cmsg;
 	int unlock = 0, n, master, fd;
 	struct iovec iov;
 	struct msghdr msg = { 0 };
@@ -446,8 +461,8 @@ void berth_cinit_console(struct plan *p, int bind)
 	iov.iov_len = strlen(slave);
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	msg.msg_control = cmsg;
-	msg.msg_controllen = sizeof(cmsg);
+	msg.msg_control = cmsg.buf;
+	msg.msg_controllen = sizeof(cmsg.buf);
 	c = CMSG_FIRSTHDR(&msg);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;

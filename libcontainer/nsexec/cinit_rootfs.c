@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <sched.h>
@@ -23,17 +24,18 @@
 #include "nsexec.h"
 #include "cinit.h"
 
+#define PROC_ROOT_INO 1 // the kernel's fixed inode of a procfs root
+
 #define MAX_FIELDS 16
-#define MAX_LATE 64
 
 static int rootfd = -1;
 
 // Mounts made writable that `latero` makes read-only, pinned by handle.
-static struct {
+static struct late_ro {
 	int fd;
 	int recursive;
 	const char *dest;
-} late[MAX_LATE];
+} *late;
 static int nlate;
 
 static unsigned long long field_num(char *s)
@@ -72,7 +74,40 @@ static int in_root(const char *path, int flags)
 		.flags = (unsigned long long)(flags | O_CLOEXEC),
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	int fd;
+	// The kernel gives up with EAGAIN when a rename or mount elsewhere
+	// raced with a ".." walk; the walk is safe to try again.
+	for (int i = 0; i < 128; i++) {
+		fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != EAGAIN)
+			break;
+	}
+	return fd;
+}
+
+// copy_path copies path into buf (PATH_MAX bytes), failing rather than
+// truncating it.
+static char *copy_path(char *buf, const char *fmt, const char *path)
+{
+	int n = snprintf(buf, PATH_MAX, fmt, path);
+	if (n < 0 || n >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		berth_fail("path %s", path);
+	}
+	return buf;
+}
+
+// split_parent leaves path's parent directory in buf ("/" for a top-level
+// entry) and returns the last component.
+static const char *split_parent(char *buf, const char *path)
+{
+	char *slash = strrchr(copy_path(buf, "%s", path), '/');
+	if (slash == NULL)
+		fail_plain("path %s is not absolute", path);
+	*slash = '\0';
+	if (slash == buf)
+		strcpy(buf, "/");
+	return path + (slash - buf) + 1;
 }
 
 static const char *fd_path(int fd)
@@ -152,12 +187,10 @@ static int target(const char *dest, int is_file)
 		berth_fail("resolve %s in rootfs", dest);
 	if (!is_file)
 		return mkdir_all(dest);
-	snprintf(parent, sizeof(parent), "%s", dest);
-	char *slash = strrchr(parent, '/');
-	*slash = '\0';
-	int dir = mkdir_all(*parent ? parent : "/");
+	const char *name = split_parent(parent, dest);
+	int dir = mkdir_all(parent);
 	// O_PATH would ignore O_CREAT: create with a plain read-only open.
-	fd = openat(dir, slash + 1, O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_RDONLY, 0644);
+	fd = openat(dir, name, O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_RDONLY, 0644);
 	if (fd < 0)
 		berth_fail("create mount point %s", dest);
 	close(dir);
@@ -178,6 +211,8 @@ static void remount(const char *path, unsigned long flags, const char *dest)
 					       (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
 			if (mount("", path, NULL, flags | locked, NULL) == 0)
 				return;
+		} else {
+			errno = EPERM; // the remount's error, not statfs's
 		}
 	}
 	berth_fail("remount %s with flags %#lx", dest, flags);
@@ -227,8 +262,9 @@ static void op_mount(char **f, int n)
 	}
 	close(t);
 	if (late_ro) {
-		if (nlate == MAX_LATE)
-			fail_plain("too many read-only mounts to defer");
+		late = realloc(late, (size_t)(nlate + 1) * sizeof(*late));
+		if (late == NULL)
+			berth_fail("allocate");
 		late[nlate].fd = in_root(dest, O_PATH);
 		if (late[nlate].fd < 0)
 			berth_fail("open the mount on %s", dest);
@@ -247,6 +283,8 @@ static void op_latero(void)
 			berth_fail("make %s read-only", late[i].dest);
 		close(late[i].fd);
 	}
+	free(late);
+	late = NULL;
 	nlate = 0;
 }
 
@@ -258,11 +296,8 @@ static void op_mknod(char **f, int n)
 	need(n, 8, "mknod");
 	const char *dest = f[1];
 	mode_t perm = (mode_t)field_num(f[3]);
-	snprintf(parent, sizeof(parent), "%s", dest);
-	char *slash = strrchr(parent, '/');
-	*slash = '\0';
-	int dir = mkdir_all(*parent ? parent : "/");
-	const char *name = slash + 1;
+	const char *name = split_parent(parent, dest);
+	int dir = mkdir_all(parent);
 	if (unlinkat(dir, name, 0) < 0 && errno != ENOENT)
 		berth_fail("create device %s", dest);
 	if (mknodat(dir, name, (mode_t)field_num(f[2]) | perm,
@@ -385,11 +420,9 @@ static void op_mask(char **f, int n)
 	if (fd < 0)
 		return;
 	// A symlink (/proc/mounts is one) would mask what it points to.
-	snprintf(parent, sizeof(parent), "%s", f[1]);
-	char *slash = strrchr(parent, '/');
-	*slash = '\0';
-	int dir = in_root(*parent ? parent : "/", O_PATH | O_DIRECTORY);
-	if (dir < 0 || fstatat(dir, slash + 1, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	const char *name = split_parent(parent, f[1]);
+	int dir = in_root(parent, O_PATH | O_DIRECTORY);
+	if (dir < 0 || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		berth_fail("resolve masked path %s", f[1]);
 	close(dir);
 	if (S_ISLNK(st.st_mode))
@@ -413,22 +446,46 @@ static void op_rootro(void)
 	berth_fail("make root read-only");
 }
 
+// private_proc returns a procfs mount of our own, not attached anywhere;
+// where the kernel refuses a new one (a user namespace in a pid namespace
+// it does not own), a detached copy of the container's /proc mount alone,
+// without the mounts on it (a read-only /proc/sys), checked to be a
+// procfs root.
+static int private_proc(void)
+{
+	int proc = -1;
+	int ctx = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+	if (ctx >= 0 && syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+		proc = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (ctx >= 0)
+		close(ctx);
+	if (proc >= 0)
+		return proc;
+	struct statfs sf;
+	struct stat st;
+	int mnt = in_root("/proc", O_PATH | O_DIRECTORY);
+	if (mnt >= 0) {
+		proc = (int)syscall(SYS_open_tree, mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		close(mnt);
+	}
+	if (proc < 0 || fstatfs(proc, &sf) < 0 || fstat(proc, &st) < 0)
+		berth_fail("open procfs for sysctls");
+	if (sf.f_type != PROC_SUPER_MAGIC || st.st_ino != PROC_ROOT_INO)
+		fail_plain("open procfs for sysctls: /proc in the container is not a procfs root");
+	return proc;
+}
+
 // op_sysctl: KEY-PATH VALUE, written through a procfs of our own that no
 // mount of the container's can cover, without following symlinks.
 static void op_sysctl(char **f, int n)
 {
 	static int proc = -1;
 	need(n, 3, "sysctl");
-	if (proc < 0) {
-		int ctx = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
-		if (ctx < 0 || syscall(SYS_fsconfig, ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
-		    (proc = (int)syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)) < 0)
-			berth_fail("open procfs for sysctls");
-		close(ctx);
-	}
+	if (proc < 0)
+		proc = private_proc();
 	struct open_how how = { .flags = O_WRONLY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH };
 	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "sys/%s", f[1]);
+	copy_path(path, "sys/%s", f[1]);
 	int fd = (int)syscall(SYS_openat2, proc, path, &how, sizeof(how));
 	if (fd < 0)
 		berth_fail("sysctl %s", f[1]);
@@ -487,6 +544,8 @@ void berth_cinit_rootfs(struct plan *p)
 			op_latero();
 		} else if (strcmp(k, "readonly") == 0) {
 			op_readonly(f, n);
+		} else if (strcmp(k, "nullcheck") == 0) {
+			verified_null();
 		} else if (strcmp(k, "mask") == 0) {
 			op_mask(f, n);
 		} else if (strcmp(k, "rootro") == 0) {

@@ -70,6 +70,12 @@ void berth_fail(const char *fmt, ...)
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof(msg) - 64, fmt, ap);
 	va_end(ap);
+	// vsnprintf returns the untruncated length: a long path must not
+	// push the errno text past the buffer.
+	if (n < 0)
+		n = 0;
+	else if ((size_t)n >= sizeof(msg) - 64)
+		n = (int)(sizeof(msg) - 65);
 	if (saved != 0) {
 		// Go's words for errno (lower case), which callers match.
 		int m = snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));

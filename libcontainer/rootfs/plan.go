@@ -55,6 +55,13 @@ func u64(v uint64) string { return strconv.FormatUint(v, 10) }
 // and checks each path when it gets there.
 func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks, console bool) error {
 	rootfs := s.Root.Path
+	for _, ns := range s.Linux.Namespaces {
+		// Mount sources, types and the hierarchies are looked at here, in
+		// the runtime's mount namespace: the joined one may differ.
+		if ns.Type == specs.MountNamespace && ns.Path != "" {
+			return fmt.Errorf("joining mount namespace %s: %w", ns.Path, ErrNoPlan)
+		}
+	}
 	if !o.HostMountNS {
 		flags := uintptr(unix.MS_SLAVE | unix.MS_REC)
 		if p := propagationOptions[s.Linux.RootfsPropagation]; p&unix.MS_SHARED != 0 {
@@ -112,6 +119,9 @@ func Plan(ops *Ops, s *specs.Spec, o Options, noPivot, hooks, console bool) erro
 	for _, p := range s.Linux.ReadonlyPaths {
 		ops.Add("readonly", filepath.Clean("/"+p))
 	}
+	if len(s.Linux.MaskedPaths) > 0 {
+		ops.Add("nullcheck") // as Finish: once, even if no masked path exists
+	}
 	for _, p := range s.Linux.MaskedPaths {
 		ops.Add("mask", filepath.Clean("/"+p))
 	}
@@ -162,12 +172,16 @@ func planCgroup(ops *Ops, m specs.Mount, opts mountOptions, o Options) error {
 	ro := opts.flags & unix.MS_RDONLY
 	base := opts.flags & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME)
 	none := mountOptions{}
+	// A bind is always remounted, as mountCgroup does, even with no flags
+	// (which clears those the host's mount had); MS_REMOUNT keeps the
+	// field non-zero.
+	rebind := base | ro | unix.MS_REMOUNT
 	dest := filepath.Clean("/" + m.Destination)
 	if o.CgroupV2 {
 		if o.CgroupNS {
 			addMount(ops, "cgroup2", dest, "cgroup2", base|ro, "", false, 0, none, 0, false)
 		} else {
-			addMount(ops, o.CgroupPaths[""], dest, "", unix.MS_BIND, "", false, base|ro, none, 0, false)
+			addMount(ops, o.CgroupPaths[""], dest, "", unix.MS_BIND, "", false, rebind, none, 0, false)
 		}
 		return nil
 	}
@@ -181,7 +195,7 @@ func planCgroup(ops *Ops, m specs.Mount, opts mountOptions, o Options) error {
 		if o.CgroupNS {
 			addMount(ops, "cgroup", sub, "cgroup", base|ro, h.options, false, 0, none, 0, false)
 		} else if src, ok := o.CgroupPaths[h.key]; ok {
-			addMount(ops, src, sub, "", unix.MS_BIND, "", false, base|ro, none, 0, false)
+			addMount(ops, src, sub, "", unix.MS_BIND, "", false, rebind, none, 0, false)
 		} else {
 			ops.Add("mkdir", sub)
 		}

@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"bufio"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -86,10 +89,47 @@ func TestCInitMatchesGoInit(t *testing.T) {
 		"no-cgroupns": func(t *testing.T, s *specs.Spec) {
 			withoutNamespace(s, specs.CgroupNamespace)
 		},
+		// A cgroup bind with no options is still remounted, as the Go init
+		// does, which clears the host mount's nosuid, nodev and noexec
+		// (given to them in the runtime's mount namespace, see wraps).
+		"cgroup-no-options": func(t *testing.T, s *specs.Spec) {
+			withoutNamespace(s, specs.CgroupNamespace)
+			for i := range s.Mounts {
+				if s.Mounts[i].Type == "cgroup" {
+					s.Mounts[i].Options = nil
+				}
+			}
+		},
+		// More read-only mounts deferred to the end than a fixed table holds.
+		"many-late-readonly": func(t *testing.T, s *specs.Spec) {
+			for i := 0; i < 70; i++ {
+				s.Mounts = append(s.Mounts, specs.Mount{Destination: fmt.Sprintf("/mnt/%d", i), Type: "tmpfs", Source: "tmpfs", Options: []string{"ro", "size=4k"}})
+			}
+		},
 		// Devices bound from the host, sysfs bound when it cannot be mounted.
 		"userns": func(t *testing.T, s *specs.Spec) {
 			withUserNamespace(t, s)
 		},
+		// A user namespace in the host's pid namespace can make no procfs
+		// of its own: sysctls are written through the container's /proc,
+		// the host's bound.
+		"userns-host-pid": func(t *testing.T, s *specs.Spec) {
+			withUserNamespace(t, s)
+			withoutNamespace(s, specs.PIDNamespace)
+			for i := range s.Mounts {
+				if s.Mounts[i].Destination == "/proc" {
+					s.Mounts[i] = specs.Mount{Destination: "/proc", Type: "bind", Source: "/proc", Options: []string{"rbind"}}
+				}
+			}
+			// A network namespace of its own, whose sysctls its root may set.
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		},
+	}
+	// Commands the runtime runs under, by case.
+	wraps := map[string][]string{
+		"cgroup-no-options": {"unshare", "--mount", "sh", "-c",
+			`for d in /sys/fs/cgroup/*/; do mount -o remount,bind,nosuid,nodev,noexec "$d" || exit; done; exec "$@"`, "sh"},
 	}
 	for name, adjust := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -102,7 +142,7 @@ func TestCInitMatchesGoInit(t *testing.T) {
 			for i, mode := range []string{"c", "go"} {
 				id := e.newID()
 				e.track(id)
-				outs[i] = runLogged(e, mode, "run", "--bundle", b, id)
+				outs[i] = runLogged(e, cmdOpts{wrap: wraps[name]}, mode, "run", "--bundle", b, id)
 			}
 			if outs[0] != outs[1] {
 				t.Errorf("C init stage and Go init differ:\n%s", lineDiff(outs[0], outs[1]))
@@ -119,7 +159,7 @@ func TestCInitMatchesGoInit(t *testing.T) {
 		for _, tty := range []string{"--tty=false", "--tty"} {
 			var outs [2]string
 			for i, mode := range []string{"c", "go"} {
-				outs[i] = runLogged(e, mode, "exec", tty, "--user", "1000:1000", "--additional-gids", "30",
+				outs[i] = runLogged(e, cmdOpts{}, mode, "exec", tty, "--user", "1000:1000", "--additional-gids", "30",
 					"--cwd", "/tmp", "--cap", "CAP_SYS_TIME", "--env", "B=1", id, "sh", "-c", probeScript)
 			}
 			if outs[0] != outs[1] {
@@ -130,32 +170,127 @@ func TestCInitMatchesGoInit(t *testing.T) {
 	})
 }
 
-// TestGoInitFallback: what the C init stage does not do (here, a
-// createContainer hook, which runs inside the container) still works, by
-// the Go init, and the debug log says why.
+// TestCInitErrorsMatchGoInit: a process that cannot be started fails with
+// the same words by either path, which callers match.
+func TestCInitErrorsMatchGoInit(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct {
+		adjust func(t *testing.T, s *specs.Spec)
+		want   string
+	}{
+		// An error of stat other than "does not exist", in Go's lower case.
+		"stat error": {func(t *testing.T, s *specs.Spec) { s.Process.Args = []string{"/etc/passwd/x"} },
+			"stat /etc/passwd/x: not a directory"},
+		// An empty PATH has no directories, not even the current one,
+		// where a program of that name is.
+		"empty PATH": {func(t *testing.T, s *specs.Spec) {
+			writeFile(t, filepath.Join(copyRootfs(t, s), "probe"), "#!/bin/sh\n", 0o755)
+			s.Process.Args, s.Process.Cwd, s.Process.Env = []string{"probe"}, "/", []string{"PATH="}
+		}, `exec: "probe": executable file not found in $PATH`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.privateRuntime() // checkNothingLeft looks for its processes
+			s := newSpec(t, "true")
+			c.adjust(t, s)
+			b := e.bundle(s)
+			var errs [2]string
+			for i, env := range [][]string{nil, {"BERTH_GO_INIT=1"}} {
+				id := e.newID()
+				r := e.rtWith(cmdOpts{env: env}, "create", "--bundle", b, id)
+				if r.code == 0 {
+					e.track(id)
+					t.Fatalf("create succeeded: %s", r)
+				}
+				oneLine(t, r)
+				e.checkNothingLeft(id, b)
+				errs[i] = r.stderr
+			}
+			contains(t, "C init stage's error", errs[0], c.want)
+			if errs[0] != errs[1] {
+				t.Errorf("C init stage and Go init fail differently:\n%q\n%q", errs[0], errs[1])
+			}
+		})
+	}
+	// A message longer than the C stage's buffer is cut, and keeps its
+	// errno's words: a mount point under a regular file, 1500 bytes deep.
+	t.Run("long message", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		e.privateRuntime()
+		s := newSpec(t, "true")
+		dest := "/etc/passwd/" + strings.Repeat("d/", 750)
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "tmpfs", Source: "tmpfs"})
+		id, b, r := e.createMustFail(s)
+		oneLine(t, r)
+		contains(t, "create error", r.stderr, "resolve /etc/passwd/d/d/", ": not a directory")
+		e.checkNothingLeft(id, b)
+	})
+}
+
+// TestGoInitFallback: what the C init stage does not do still works, by
+// the Go init, and the debug log says why: a createContainer hook, which
+// runs inside the container, and a mount namespace joined by path, whose
+// mounts the runtime cannot look at to make a plan.
 func TestGoInitFallback(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := shell(t, "cat /tmp/hooked")
-	rootfs := copyRootfs(t, s)
-	// The hook runs in the container's mount namespace, before pivot_root.
-	s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh",
-		Args: []string{"sh", "-c", "echo hooked > " + rootfs + "/tmp/hooked"}}}}
+	t.Run("hook", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := shell(t, "cat /tmp/hooked")
+		rootfs := copyRootfs(t, s)
+		// The hook runs in the container's mount namespace, before pivot_root.
+		s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh",
+			Args: []string{"sh", "-c", "echo hooked > " + rootfs + "/tmp/hooked"}}}}
+		runFallback(e, s, "hooked\n", "hooks in the container")
+	})
+	t.Run("joined mount namespace", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		// The holder says so once it is in its own mount namespace.
+		holder := exec.Command("unshare", "--mount", "--propagation", "slave", "sh", "-c", "echo ready; exec sleep 1000")
+		out, err := holder.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+		if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+			t.Fatalf("mount namespace holder: %q, %v", line, err)
+		}
+		ns := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+		s := shell(t, "echo joined")
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == specs.MountNamespace {
+				s.Linux.Namespaces[i].Path = ns
+			}
+		}
+		runFallback(e, s, "joined\n", "joining mount namespace "+ns)
+	})
+}
+
+// runFallback runs s, which must print want, set up by the Go init for the
+// given reason.
+func runFallback(e *env, s *specs.Spec, want, reason string) {
+	e.t.Helper()
 	log := filepath.Join(e.dir, "debug.log")
 	id := e.newID()
 	e.track(id)
-	if out := e.rt("--log", log, "--debug", "run", "--bundle", e.bundle(s), id); out.code != 0 || out.stdout != "hooked\n" {
-		t.Fatalf("container with a createContainer hook: %s", out)
+	if out := e.rt("--log", log, "--debug", "run", "--bundle", e.bundle(s), id); out.code != 0 || out.stdout != want {
+		e.t.Fatalf("run: %s", out)
 	}
-	contains(t, "debug log", readFile(t, log), "set up by the Go init", "hooks in the container")
+	contains(e.t, "debug log", readFile(e.t, log), "set up by the Go init", reason)
 }
 
-// runLogged runs a runtime command that runs probeScript, by the C init
-// stage (mode "c") or the Go init ("go"), checks by the debug log that
+// runLogged runs a runtime command that runs probeScript (with o), by the
+// C init stage (mode "c") or the Go init ("go"), checks by the debug log that
 // this path was taken, and returns the command's output.
-func runLogged(e *env, mode string, args ...string) string {
+func runLogged(e *env, o cmdOpts, mode string, args ...string) string {
 	e.t.Helper()
-	o := cmdOpts{}
 	if mode == "go" {
 		o.env = []string{"BERTH_GO_INIT=1"}
 	}
