@@ -220,10 +220,11 @@ static const char *not_executable(const char *path)
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return "no such file or directory";
+		int saved = errno;
 		int n = snprintf(buf, sizeof(buf), "stat %s: ", path);
-		if (n < 0 || (size_t)n >= sizeof(buf) - 32) // room for the errno's words
-			n = (int)sizeof(buf) - 32;
-		snprintf(buf + n, sizeof(buf) - (size_t)n, "%s", strerror(errno));
+		if (n < 0 || (size_t)n >= sizeof(buf) - 64) // room for the errno's words
+			n = (int)sizeof(buf) - 64;
+		snprintf(buf + n, sizeof(buf) - (size_t)n, "%s", strerror(saved));
 		if (buf[n] >= 'A' && buf[n] <= 'Z') // Go's words are lower case
 			buf[n] = (char)(buf[n] - 'A' + 'a');
 		return buf;
@@ -255,9 +256,10 @@ static char *look_path(struct plan *p)
 	copy = strdup(path);
 	if (copy == NULL)
 		berth_fail("allocate PATH");
-	// As Go's filepath.SplitList and Join: an empty PATH has no
-	// directories, an empty element is the current directory (the name
-	// alone), and a directory's trailing slashes are not doubled.
+	// As Go's filepath.SplitList: an empty PATH has no directories, an
+	// empty element is the current directory (the name alone). Unlike
+	// filepath.Join the candidate is not cleaned lexically beyond a
+	// directory's trailing slashes: "a/../b" is left to the kernel.
 	for (rest = *copy ? copy : NULL; (dir = strsep(&rest, ":")) != NULL;) {
 		char *cand;
 		size_t len = strlen(dir);

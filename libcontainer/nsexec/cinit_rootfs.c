@@ -68,21 +68,27 @@ static void need(int n, int want, const char *kind)
 		fail_plain("plan operation %s has %d fields, wants %d", kind, n, want);
 }
 
+// openat2_retried is openat2, tried again when the kernel gives up on a
+// scoped walk because a rename or mount elsewhere raced with it (EAGAIN,
+// or EXDEV from its final check): the walk is safe to repeat.
+static int openat2_retried(int dirfd, const char *path, struct open_how *how)
+{
+	int fd = -1;
+	for (int i = 0; i < 128; i++) {
+		fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+		if (fd >= 0 || (errno != EAGAIN && errno != EXDEV))
+			break;
+	}
+	return fd;
+}
+
 static int in_root(const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (unsigned long long)(flags | O_CLOEXEC),
 		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
 	};
-	int fd;
-	// The kernel gives up with EAGAIN when a rename or mount elsewhere
-	// raced with a ".." walk; the walk is safe to try again.
-	for (int i = 0; i < 128; i++) {
-		fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-		if (fd >= 0 || errno != EAGAIN)
-			break;
-	}
-	return fd;
+	return openat2_retried(rootfd, path, &how);
 }
 
 // copy_path copies path into buf (PATH_MAX bytes), failing rather than
@@ -465,7 +471,13 @@ static int private_proc(void)
 	struct stat st;
 	int mnt = in_root("/proc", O_PATH | O_DIRECTORY);
 	if (mnt >= 0) {
-		proc = (int)syscall(SYS_open_tree, mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH;
+		proc = (int)syscall(SYS_open_tree, mnt, "", flags);
+		// A mount with locked mounts on it (the host's, in a user
+		// namespace) is copied only with them; RESOLVE_NO_XDEV then
+		// refuses a key such a mount covers.
+		if (proc < 0 && errno == EINVAL)
+			proc = (int)syscall(SYS_open_tree, mnt, "", flags | AT_RECURSIVE);
 		close(mnt);
 	}
 	if (proc < 0 || fstatfs(proc, &sf) < 0 || fstat(proc, &st) < 0)
@@ -486,7 +498,7 @@ static void op_sysctl(char **f, int n)
 	struct open_how how = { .flags = O_WRONLY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_BENEATH };
 	char path[PATH_MAX];
 	copy_path(path, "sys/%s", f[1]);
-	int fd = (int)syscall(SYS_openat2, proc, path, &how, sizeof(how));
+	int fd = openat2_retried(proc, path, &how);
 	if (fd < 0)
 		berth_fail("sysctl %s", f[1]);
 	if (write(fd, f[2], strlen(f[2])) < 0)

@@ -72,8 +72,10 @@ void berth_fail(const char *fmt, ...)
 	va_end(ap);
 	// vsnprintf returns the untruncated length: a long path must not
 	// push the errno text past the buffer.
-	if (n < 0)
+	if (n < 0) {
 		n = 0;
+		msg[0] = '\0';
+	}
 	else if ((size_t)n >= sizeof(msg) - 64)
 		n = (int)(sizeof(msg) - 65);
 	if (saved != 0) {

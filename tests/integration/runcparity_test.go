@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,4 +340,41 @@ func TestMaskedSymlinkRefused(t *testing.T) {
 	id, b, r := e.createMustFail(s)
 	contains(t, "create error", r.stderr, "masked path /proc/mounts is a symlink")
 	e.checkNothingLeft(id, b)
+}
+
+// TestExecFailuresLeaveNothing: an exec refused (no such container, a
+// stopped one, a paused one, a bad process) fails with one line naming
+// why, and leaves no process of the runtime behind.
+func TestExecFailuresLeaveNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.privateRuntime()
+	stopped, _ := e.start(newSpec(t, "true"))
+	e.waitStatus(stopped, "stopped")
+	paused, _ := e.start(newSpec(t, "sleep", "30"))
+	e.mustRT("pause", paused)
+	defer e.mustRT("resume", paused)
+	bad := filepath.Join(e.dir, "process.json")
+	writeFile(t, bad, `{"args":[],"cwd":"/"}`, 0o644)
+	running, _ := e.start(newSpec(t, "sleep", "30"))
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"exec", "no-such-container", "true"}, `container "no-such-container" does not exist`},
+		{[]string{"exec", stopped, "true"}, "container not running"},
+		{[]string{"exec", "--tty", paused, "true"}, "cannot exec in a paused container"},
+		{[]string{"exec", "--process", bad, running}, "args"},
+	} {
+		r := e.rt(c.args...)
+		if r.code == 0 {
+			t.Errorf("%v succeeded", c.args)
+			continue
+		}
+		oneLine(t, r)
+		contains(t, fmt.Sprint(c.args), r.stderr, c.want)
+		if pids := processesOf(t, e.bin); len(pids) > 0 {
+			t.Errorf("%v left processes of the runtime: %v", c.args, pids)
+		}
+	}
 }
