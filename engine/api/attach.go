@@ -71,11 +71,23 @@ type session struct {
 }
 
 // pendingAttach is a session made before its container's start: the start
-// gives the new monitor one end of a socket pair and relays the other.
+// gives the new monitor one end of a socket pair and relays the other. It
+// is registered before the client hears that its attach succeeded (the
+// client starts the container then), and ready closes once sess is set,
+// or left nil when the attach failed.
 type pendingAttach struct {
+	ready  chan struct{}
 	sess   *session
 	ours   *os.File
 	theirs *os.File
+}
+
+// whenReady runs f once the attach has its session (nil if it failed).
+func (p *pendingAttach) whenReady(f func(*session)) {
+	go func() {
+		<-p.ready
+		f(p.sess)
+	}()
 }
 
 func (p *pendingAttach) monitorEnd() *os.File {
@@ -89,15 +101,25 @@ func (p *pendingAttach) run() {
 	if p == nil {
 		return
 	}
-	go relaySession(p.sess, attach.New(p.ours), p.ours)
+	p.whenReady(func(sess *session) {
+		if sess == nil {
+			p.ours.Close()
+			return
+		}
+		relaySession(sess, attach.New(p.ours), p.ours)
+	})
 }
 
 func (p *pendingAttach) abort() {
 	if p == nil {
 		return
 	}
-	p.ours.Close()
-	p.sess.conn.Close()
+	p.whenReady(func(sess *session) {
+		p.ours.Close()
+		if sess != nil {
+			sess.conn.Close()
+		}
+	})
 }
 
 func (s *Server) takePending(id string) *pendingAttach {
@@ -135,11 +157,20 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, fmt.Sprintf("You cannot attach to a stopped container, start it first: %s", c.Name))
 		return
 	}
+	var p *pendingAttach
+	if stream && conn == nil {
+		var err error
+		if p, err = s.addPending(c.ID); err != nil {
+			fail(w, err)
+			return
+		}
+	}
 	client, buf, ok := hijack(w, r, c.Tty)
 	if !ok {
 		if conn != nil {
 			conn.Close()
 		}
+		s.dropPending(c.ID, p)
 		return
 	}
 	sess := &session{conn: client, buf: buf, stdin: boolParam(r, "stdin"), stdout: boolParam(r, "stdout"), stderr: boolParam(r, "stderr"), tty: c.Tty}
@@ -148,27 +179,51 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) {
 		// in between (what comes meanwhile may come twice).
 		s.writeLogs(r, c, sess)
 	}
-	if !stream {
+	switch {
+	case !stream:
 		client.Close()
-		return
-	}
-	if conn != nil {
+	case conn != nil:
 		go relaySession(sess, attach.New(conn), conn)
-		return
+	default:
+		p.sess = sess
+		close(p.ready)
 	}
+}
+
+// addPending registers a new pending attach for container id, replacing
+// (and ending) an earlier one.
+func (s *Server) addPending(id string) (*pendingAttach, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		client.Close()
-		return
+		return nil, fmt.Errorf("attach: socket pair: %w", err)
 	}
-	p := &pendingAttach{sess: sess, ours: os.NewFile(uintptr(fds[0]), "attach"), theirs: os.NewFile(uintptr(fds[1]), "attach-monitor")}
+	p := &pendingAttach{ready: make(chan struct{}), ours: os.NewFile(uintptr(fds[0]), "attach"),
+		theirs: os.NewFile(uintptr(fds[1]), "attach-monitor")}
 	s.mu.Lock()
-	if old := s.pending[c.ID]; old != nil {
+	defer s.mu.Unlock()
+	if old := s.pending[id]; old != nil {
 		old.abort()
 		old.theirs.Close()
 	}
-	s.pending[c.ID] = p
+	s.pending[id] = p
+	return p, nil
+}
+
+// dropPending ends p, whose attach failed. Still registered, it is closed
+// here; taken by a start (or replaced), it is closed by whoever took it,
+// once ready says there is no session.
+func (s *Server) dropPending(id string, p *pendingAttach) {
+	if p == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.pending[id] == p {
+		delete(s.pending, id)
+		p.theirs.Close()
+		p.ours.Close()
+	}
 	s.mu.Unlock()
+	close(p.ready)
 }
 
 // writeLogs sends a session the container's logged output so far.

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/berth-containers/berth/tests/registry"
 )
@@ -138,4 +140,49 @@ func TestAPIClientGone(t *testing.T) {
 		t.Errorf("run of the image pulled after a hung-up pull: %q", out)
 	}
 	s.dockerOK(t, e, "rm", "-f", "talker")
+}
+
+// TestAPIAttachBeforeStart: a client that attaches to a created container
+// and starts it as soon as its attach is answered (as `docker run` does)
+// gets the output and the end of the stream, every time: the service
+// registers the attach before it answers. logs=1 makes the answer come
+// before the service has read the log, the widest window there was.
+func TestAPIAttachBeforeStart(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	s := startService(t, e, "--time", "0")
+	s.cli = dockerCLIs(t)[0]
+	for i := range 10 {
+		name := fmt.Sprint("early", i)
+		s.dockerOK(t, e, "create", "--name", name, "--network", "none", "busybox", "echo", name)
+		c, err := net.Dial("unix", s.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := "POST /v1.41/containers/" + name + "/attach?logs=1&stream=1&stdout=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+		if _, err := c.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("attach %s: %v", name, err)
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		if code, body := s.request(t, "POST", "/v1.41/containers/"+name+"/start", ""); code != 204 {
+			t.Fatalf("start %s: %d %s", name, code, body)
+		}
+		// The stream ends when the container does; a lost attach never would.
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		out, err := io.ReadAll(br)
+		c.Close()
+		if err != nil || !strings.Contains(string(out), name+"\n") {
+			t.Fatalf("attach to %s before its start: %q, %v", name, out, err)
+		}
+		s.dockerOK(t, e, "rm", name)
+	}
 }
