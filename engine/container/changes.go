@@ -51,7 +51,7 @@ func Prune(ctx context.Context, s storage.Store, match func(*Container) bool) (i
 			errs = append(errs, err)
 			continue
 		}
-		if c.Status != Exited && c.Status != Created || match != nil && !match(c) {
+		if c.Status != Exited && c.Status != Created || c.Restarting || match != nil && !match(c) {
 			continue
 		}
 		size, _ := s.ContainerSize(c.ID) // only reported

@@ -158,7 +158,7 @@ func InspectContainer(c *Container, driver string) *Inspect {
 	return &Inspect{
 		ID: c.ID, Created: c.Created, Path: c.Path, Args: c.Args,
 		State: InspectState{
-			Status: c.Status, Running: c.Status == Running || c.Status == Paused, Paused: c.Status == Paused,
+			Status: c.Status, Running: c.Status == Running || c.Status == Paused, Paused: c.Status == Paused, Restarting: c.Restarting,
 			OOMKilled: c.OOMKilled, Pid: c.Pid, ExitCode: c.ExitCode, Error: c.Error,
 			StartedAt: c.StartedAt, FinishedAt: c.FinishedAt, Health: c.Health,
 		},

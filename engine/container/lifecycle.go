@@ -180,7 +180,16 @@ func Refresh(ctx context.Context, s storage.Store, c *Container) error {
 
 // reconcile is Refresh of a state just read.
 func reconcile(ctx context.Context, s storage.Store, c *Container) error {
-	if (c.Status != Running && c.Status != Paused) || c.MonitorAlive() {
+	if c.MonitorAlive() {
+		return nil
+	}
+	if c.Restarting {
+		// Its monitor died before the run it had decided on.
+		if err := c.Update(func(st *State) error { st.Restarting = false; return nil }); err != nil {
+			return err
+		}
+	}
+	if c.Status != Running && c.Status != Paused {
 		return nil
 	}
 	rs, err := c.Runtime().State(ctx, c.ID)
@@ -244,11 +253,15 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 			return nil
 		}
 		// Between runs of a restart policy: no more runs.
-		if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
+		running, err := markStopped(c)
+		if err != nil {
 			return err
 		}
-		_, err := WaitExit(ctx, s, c, timeout+10*time.Second)
-		return err
+		if !running {
+			_, err := WaitExit(ctx, s, c, timeout+10*time.Second)
+			return err
+		}
+		// The restart came first: this run is stopped as any other.
 	}
 	defer events.Container(s.RunRoot(), "stop", c.ID, c.Image, c.Name)
 	sig := c.StopSignal
@@ -363,15 +376,22 @@ func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force
 	if err := Refresh(ctx, s, c); err != nil {
 		return err
 	}
-	if c.Status == Running || c.Status == Paused {
-		if !force {
-			return fmt.Errorf("cannot remove container %s: it is %s: stop it first or use --force", c.Name, c.Status)
-		}
-		if err := c.Update(func(st *State) error { st.Stopped = true; return nil }); err != nil {
+	// A live monitor may be about to run the container again (its restart
+	// policy) or be cleaning up after it: either way it is waited for, as
+	// removing under it would leave the next run behind; unless it is the
+	// monitor that removes (--rm).
+	monitored := c.MonitorAlive() && c.MonitorPid != os.Getpid()
+	if c.Status == Running || c.Status == Paused || monitored {
+		running, err := removable(c, force)
+		// A --rm container's monitor may be removing it already: WaitExit
+		// sees that through.
+		if err != nil && !(c.AutoRemove && errors.Is(err, fs.ErrNotExist)) {
 			return err
 		}
-		_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
-		thawKilled(ctx, c, "SIGKILL")
+		if running {
+			_ = c.Runtime().Kill(ctx, c.ID, "SIGKILL")
+			thawKilled(ctx, c, "SIGKILL")
+		}
 		if _, err := WaitExit(ctx, s, c, 10*time.Second); err != nil {
 			return fmt.Errorf("remove %s: %w", c.Name, err)
 		}
@@ -403,6 +423,39 @@ func RemoveWithVolumes(ctx context.Context, s storage.Store, c *Container, force
 		}
 	}
 	return nil
+}
+
+// markStopped ends a container's restarts and tells whether it runs now.
+// Both are read in one locked update, and the monitor checks Stopped in
+// the update that records a new run: so either that run is seen here or
+// the monitor ends it itself.
+func markStopped(c *Container) (running bool, err error) {
+	err = c.Update(func(st *State) error {
+		st.Stopped = true
+		running = st.Status == Running || st.Status == Paused
+		return nil
+	})
+	return running, err
+}
+
+// removable is markStopped for rm: without force, a container that runs
+// or is about to run again is refused (and left as it was), as docker
+// refuses a restarting one.
+func removable(c *Container, force bool) (running bool, err error) {
+	if force {
+		return markStopped(c)
+	}
+	err = c.Update(func(st *State) error {
+		switch {
+		case st.Status == Running || st.Status == Paused:
+			return fmt.Errorf("cannot remove container %s: it is %s: stop it first or use --force", c.Name, st.Status)
+		case st.Restarting:
+			return fmt.Errorf("cannot remove container %s: it is restarting: stop it first or use --force", c.Name)
+		}
+		st.Stopped = true
+		return nil
+	})
+	return false, err
 }
 
 // TeardownNetwork is what the monitor calls when the container's last run

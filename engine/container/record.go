@@ -112,8 +112,13 @@ type State struct {
 	StartedAt    time.Time `json:"started_at"`
 	FinishedAt   time.Time `json:"finished_at"`
 	RestartCount int       `json:"restart_count"`
-	// Stopped is set by stop and kill: the monitor must not restart.
+	// Stopped is set by stop, kill and rm: the monitor must not restart.
 	Stopped bool `json:"stopped,omitempty"`
+	// Restarting: the monitor has decided to run the container again and
+	// has not yet (docker's State.Restarting). Stopped and Restarting are
+	// set under the state's lock, so a stop or rm and a restart never both
+	// win.
+	Restarting bool `json:"restarting,omitempty"`
 	// IPs maps networks to the container's address while it runs;
 	// Published are its published ports, host ports resolved.
 	IPs       map[string]string     `json:"ips,omitempty"`

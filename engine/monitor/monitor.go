@@ -106,6 +106,7 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, requ
 	if err != nil {
 		_ = c.Update(func(st *container.State) error {
 			st.Status, st.Error, st.ExitCode = container.Exited, err.Error(), startCode(err)
+			st.Restarting = false
 			st.FinishedAt = time.Now().UTC()
 			return nil
 		})
@@ -146,8 +147,10 @@ func report(sync *os.File, err error) error {
 }
 
 // restart applies the restart policy to an exit code, waiting the backoff
-// first; a stop or kill meanwhile cancels it.
+// first; a stop, kill or rm meanwhile cancels it. The container is
+// Restarting from the decision on, so a stop or rm sees that it is.
 func (m *Monitor) restart(code int) bool {
+	wait := time.Duration(0)
 	if !m.healthRestart.Swap(false) {
 		p := m.c.CurrentRestart()
 		switch p.Name {
@@ -159,14 +162,28 @@ func (m *Monitor) restart(code int) bool {
 		default:
 			return false
 		}
-		time.Sleep(backoff(m.c.RestartCount))
+		wait = backoff(m.c.RestartCount)
 	}
-	restart := false
+	if !m.markRestarting(true) {
+		return false
+	}
+	if wait > 0 {
+		time.Sleep(wait)
+		return m.markRestarting(true)
+	}
+	return true
+}
+
+// markRestarting records whether a restart is on its way, unless the
+// container was stopped, and reports whether it is.
+func (m *Monitor) markRestarting(on bool) bool {
+	restarting := false
 	_ = m.c.Update(func(st *container.State) error {
-		restart = !st.Stopped
+		st.Restarting = on && !st.Stopped
+		restarting = st.Restarting
 		return nil
 	})
-	return restart
+	return restarting
 }
 
 // backoff doubles from 100 ms, as docker's restart manager, up to a minute.
@@ -235,11 +252,15 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 		return 0, err
 	}
 	copied := m.copyOutput(st)
+	stopped := false
 	if err := c.Update(func(st *container.State) error {
 		st.Status, st.Pid, st.ExitCode, st.Error = container.Running, pid, 0, ""
 		st.StartedAt = time.Now().UTC()
 		if restarted {
 			st.RestartCount++
+			// A stop or rm that came while the run started: it did not
+			// see this run, so it is ended here.
+			stopped, st.Restarting = st.Stopped, false
 		}
 		if c.Healthcheck.Enabled() {
 			st.Health = &container.Health{Status: container.HealthStarting, Log: []container.HealthResult{}}
@@ -252,6 +273,9 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	m.mu.Lock()
 	m.pid = pid
 	m.mu.Unlock()
+	if stopped {
+		_ = rt.Kill(ctx, c.ID, "SIGKILL")
+	}
 	events.Container(events.RunRootOf(c.RunDir), "start", c.ID, c.Image, c.Name,
 		events.StartLatency, strconv.FormatFloat(time.Since(requested).Seconds(), 'f', 6, 64))
 	_ = report(sync, nil)

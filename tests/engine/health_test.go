@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -193,6 +194,43 @@ func TestHealthOnFailure(t *testing.T) {
 	}
 	if out := e.ok("ps", "-aq"); out != "" {
 		t.Errorf("a refused create left %q", out)
+	}
+	assertNoLeftovers(t, e, "")
+}
+
+// TestStopRemoveWhileRestarting: a stop or rm -f that comes while the
+// monitor is between runs (here the restarts of --health-on-failure,
+// which have no backoff) ends the restarts; the run being started then
+// is not left behind.
+func TestStopRemoveWhileRestarting(t *testing.T) {
+	e := newEngine(t)
+	withBusybox(t, e)
+	restarting := func(name string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+			if e.ok("inspect", "--format", "{{.State.Restarting}}", name) == "true\n" {
+				return
+			}
+		}
+		t.Fatalf("%s never seen restarting", name)
+	}
+	for i := 0; i < 4; i++ {
+		name := fmt.Sprintf("r%d", i)
+		e.ok("run", "-d", "--name", name, "--network", "none", "--health-interval", "100ms", "--health-retries", "1",
+			"--health-cmd", "false", "--health-on-failure", "restart", "busybox", "sleep", "1000")
+		restarting(name)
+		if i%2 == 0 {
+			e.ok("rm", "-f", name)
+			continue
+		}
+		e.ok("stop", name)
+		if out := e.ok("inspect", "--format", "{{.State.Status}} {{.State.Restarting}}", name); out != "exited false\n" {
+			t.Errorf("stopped while restarting: %q", out)
+		}
+		if pid := monitorPidOf(t, e, name); pid != 0 {
+			t.Errorf("stopped while restarting: monitor %d still runs", pid)
+		}
+		e.ok("rm", name)
 	}
 	assertNoLeftovers(t, e, "")
 }
