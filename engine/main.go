@@ -20,6 +20,8 @@ import (
 	"github.com/berth-containers/berth/engine/rootless"
 	// The constructor that joins a rootless user's namespaces.
 	_ "github.com/berth-containers/berth/engine/rootless/join"
+	// The constructor that is an idle container monitor (monitor.Resume).
+	_ "github.com/berth-containers/berth/engine/monitor/loop"
 	"github.com/berth-containers/berth/engine/store"
 	"github.com/berth-containers/berth/engine/tracing"
 )

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,19 @@ func monitorCommandDef() *cli.Command {
 			if err := needArgs(c, 0, 0); err != nil {
 				return err
 			}
+			if h, ok, err := monitor.Resuming(); ok {
+				if err != nil {
+					return err
+				}
+				ctr, err := container.Open(h.Dir, h.RunDir)
+				if err == nil && ctr.ID != h.ID {
+					err = fmt.Errorf("its record in %s is of container %s", h.Dir, ctr.ID)
+				}
+				if err != nil {
+					return fmt.Errorf("monitor: container %s: %w", h.ID, err)
+				}
+				return monitor.Resume(c.Context, ctr, h, monitorCleanup(c.Context, c, ctr))
+			}
 			// fd 3: the start report to the berth that started us; fd 4:
 			// which container ("ID DIR RUNDIR UNIXNANO TRACEPARENT": when
 			// the start was asked for, and its trace or "-"), sent once
@@ -37,7 +51,9 @@ func monitorCommandDef() *cli.Command {
 			sync := os.NewFile(3, "sync")
 			// One read of the whole message (berth closes after it), not
 			// Fscanln's read per byte.
-			data, _ := io.ReadAll(os.NewFile(4, "container"))
+			msg := os.NewFile(4, "container")
+			data, _ := io.ReadAll(msg)
+			msg.Close()
 			words := strings.Fields(string(data))
 			if len(words) != 5 {
 				return nil
@@ -66,20 +82,24 @@ func monitorCommandDef() *cli.Command {
 			if words[4] != "-" {
 				ctx = tracing.WithTraceparent(ctx, words[4])
 			}
-			// Unmount the rootfs, or remove the container if asked.
-			cleanup := func() error {
-				if err := container.TeardownNetwork(ctx, ctr); err != nil {
-					return err
-				}
-				return withEnv(c, func(e *env) error {
-					if ctr.AutoRemove {
-						return container.Remove(ctx, e.store, ctr, false)
-					}
-					_, err := e.store.Unmount(ctr.ID, false)
-					return err
-				})
-			}
-			return monitor.Run(ctx, ctr, sync, first, time.Unix(0, nanos), cleanup)
+			return monitor.Run(ctx, ctr, sync, first, time.Unix(0, nanos), monitorCleanup(ctx, c, ctr))
 		},
+	}
+}
+
+// monitorCleanup is what the monitor does after the last run: unmount the
+// rootfs, or remove the container if asked.
+func monitorCleanup(ctx context.Context, c *cli.Context, ctr *container.Container) func() error {
+	return func() error {
+		if err := container.TeardownNetwork(ctx, ctr); err != nil {
+			return err
+		}
+		return withEnv(c, func(e *env) error {
+			if ctr.AutoRemove {
+				return container.Remove(ctx, e.store, ctr, false)
+			}
+			_, err := e.store.Unmount(ctr.ID, false)
+			return err
+		})
 	}
 }

@@ -64,7 +64,7 @@ func (l *LogWriter) Write(stream string, p []byte) error {
 		}
 		p = p[len(line):]
 		buf.Reset()
-		encode(&buf, l.cfg.Driver, now, stream, partial, line)
+		buf.Write(AppendLogEntry(buf.AvailableBuffer(), l.cfg.Driver, now, stream, partial, line))
 		if l.cfg.MaxSize > 0 && l.size > 0 && l.size+int64(buf.Len()) > l.cfg.MaxSize {
 			if err := l.rotate(); err != nil {
 				return err
@@ -79,24 +79,25 @@ func (l *LogWriter) Write(stream string, p []byte) error {
 	return nil
 }
 
-func encode(buf *bytes.Buffer, driver string, t time.Time, stream string, partial bool, line []byte) {
+// AppendLogEntry appends one line of a log file: line (with its newline
+// unless partial) from stream at t. The monitor's C loop writes the same
+// bytes (engine/monitor/loop).
+func AppendLogEntry(dst []byte, driver string, t time.Time, stream string, partial bool, line []byte) []byte {
 	if driver == "json-file" {
 		b, _ := json.Marshal(struct {
 			Log    string    `json:"log"`
 			Stream string    `json:"stream"`
 			Time   time.Time `json:"time"`
 		}{string(line), stream, t})
-		buf.Write(b)
-		buf.WriteByte('\n')
-		return
+		return append(append(dst, b...), '\n')
 	}
-	flag := "F"
+	flag := " F "
 	if partial {
-		flag = "P"
+		flag = " P "
 	}
-	buf.WriteString(t.Format(time.RFC3339Nano) + " " + stream + " " + flag + " ")
-	buf.Write(bytes.TrimSuffix(line, []byte("\n")))
-	buf.WriteByte('\n')
+	dst = append(t.AppendFormat(dst, time.RFC3339Nano), ' ')
+	dst = append(append(append(dst, stream...), flag...), bytes.TrimSuffix(line, []byte("\n"))...)
+	return append(dst, '\n')
 }
 
 // rotate keeps MaxFiles files in all: path.1 is the newest old one.

@@ -42,7 +42,12 @@ type Monitor struct {
 	pid     int
 	// deleted closes when the runtime has deleted the last run's container.
 	deleted chan struct{}
-	reaper  *reaper
+	// ln is the attach socket; accepting closes when its accept loop ends.
+	ln        *net.UnixListener
+	accepting chan struct{}
+	// idle has a value when the last client left: time to try the C loop.
+	idleCh chan struct{}
+	reaper *reaper
 	// healthRestart: the health check asked for a run again (podman's
 	// --health-on-failure=restart).
 	healthRestart atomic.Bool
@@ -65,25 +70,25 @@ func (m *Monitor) waitDeleted() {
 // start latency is counted (a restart's from when it begins).
 func Run(ctx context.Context, c *container.Container, sync, first *os.File, requested time.Time, cleanup func() error) error {
 	// Orphans of the runtime (the container's init) become our children,
-	// so we can wait for the init and have its exit code.
+	// so we can wait for the init and have its exit code. The flag
+	// survives the re-executions into and out of the C loop.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return report(sync, fmt.Errorf("monitor: become subreaper: %w", err))
 	}
-	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
-	m := &Monitor{c: c, clients: map[*attach.Conn]struct{}{}, reaper: newReaper()}
-	if c.Log.Driver != "none" {
-		l, err := container.OpenLog(c.LogPath(), c.Log)
-		if err != nil {
-			return report(sync, err)
-		}
-		defer l.Close()
-		m.log = l
-	}
-	ln, err := m.listen()
+	m, err := newMonitor(c)
 	if err != nil {
 		return report(sync, err)
 	}
-	defer ln.Close()
+	defer m.close()
+	path := c.AttachPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return report(sync, err)
+	}
+	ln, err := attach.Listen(path)
+	if err != nil {
+		return report(sync, fmt.Errorf("attach socket: %w", err))
+	}
+	m.accept(ln.(*net.UnixListener))
 	if first != nil {
 		conn, err := net.FileConn(first)
 		first.Close()
@@ -99,12 +104,40 @@ func Run(ctx context.Context, c *container.Container, sync, first *os.File, requ
 		return report(sync, err)
 	}
 	code, err := m.runOnce(ctx, sync, requested, false)
+	return m.finish(ctx, sync, code, err, cleanup)
+}
+
+func newMonitor(c *container.Container) (*Monitor, error) {
+	signal.Ignore(unix.SIGHUP, unix.SIGINT, unix.SIGPIPE)
+	m := &Monitor{c: c, clients: map[*attach.Conn]struct{}{}, reaper: newReaper(), idleCh: make(chan struct{}, 1)}
+	if c.Log.Driver != "none" {
+		l, err := container.OpenLog(c.LogPath(), c.Log)
+		if err != nil {
+			return nil, err
+		}
+		m.log = l
+	}
+	return m, nil
+}
+
+func (m *Monitor) close() {
+	if m.ln != nil {
+		m.ln.Close()
+	}
+	if m.log != nil {
+		m.log.Close()
+	}
+}
+
+// finish runs the container again while its restart policy says so, then
+// cleans up and tells attached clients how it ended.
+func (m *Monitor) finish(ctx context.Context, sync *os.File, code int, err error, cleanup func() error) error {
 	for err == nil && m.restart(code) {
 		m.waitDeleted()
 		code, err = m.runOnce(ctx, nil, time.Now(), true)
 	}
 	if err != nil {
-		_ = c.Update(func(st *container.State) error {
+		_ = m.c.Update(func(st *container.State) error {
 			st.Status, st.Error, st.ExitCode = container.Exited, err.Error(), startCode(err)
 			st.Restarting = false
 			st.FinishedAt = time.Now().UTC()
@@ -211,7 +244,12 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	if err != nil {
 		return 0, err
 	}
-	defer st.close()
+	watched := false
+	defer func() {
+		if !watched {
+			st.close()
+		}
+	}()
 	if st.consoleSocket != "" {
 		args = append(args, "--console-socket", st.consoleSocket)
 	}
@@ -281,7 +319,21 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	_ = report(sync, nil)
 	// A detached container's monitor lives on: its start spans go now.
 	tracing.Flush(ctx)
-	code := m.waitInit(pid, m.startProbes(ctx))
+	watched = true
+	return m.watch(ctx, pid, st, copied, true)
+}
+
+// watch waits for the init of a run that has started (or that the C loop
+// handed back) to exit, and records the exit; toLoop: try the C loop at
+// once.
+func (m *Monitor) watch(ctx context.Context, pid int, st *stdio, copied <-chan struct{}, toLoop bool) (int, error) {
+	defer st.close()
+	c, rt := m.c, m.c.Runtime()
+	probes := m.startProbes(ctx)
+	if probes == nil {
+		copied = m.idle(pid, st, copied, toLoop)
+	}
+	code := m.waitInit(pid, probes)
 	// Output the init's children still write reaches us until they end too.
 	select {
 	case <-copied:
@@ -301,7 +353,7 @@ func (m *Monitor) runOnce(ctx context.Context, sync *os.File, requested time.Tim
 	m.pid, m.stdin, m.pty = 0, nil, nil
 	m.mu.Unlock()
 	events.Container(events.RunRootOf(c.RunDir), "die", c.ID, c.Image, c.Name, "exitCode", strconv.Itoa(code))
-	err = c.Update(func(st *container.State) error {
+	err := c.Update(func(st *container.State) error {
 		st.Status, st.Pid, st.ExitCode, st.OOMKilled = container.Exited, 0, code, oom
 		st.FinishedAt = time.Now().UTC()
 		return nil

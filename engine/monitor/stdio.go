@@ -99,6 +99,17 @@ func (s *stdio) close() {
 	}
 }
 
+// outputs are the container's output streams.
+func (s *stdio) outputs() []*os.File {
+	var fs []*os.File
+	for _, f := range []*os.File{s.stdoutR, s.stderrR, s.pty} {
+		if f != nil {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 // receivePty takes the pty master the runtime sent during create.
 func (s *stdio) receivePty(m *Monitor) error {
 	if s.consoleLn == nil {
@@ -115,7 +126,13 @@ func (s *stdio) receivePty(m *Monitor) error {
 		return err
 	}
 	defer f.Close()
-	master, err := console.Receive(f)
+	received, err := console.Receive(f)
+	if err != nil {
+		return err
+	}
+	// In the poller, so that its reads stop at a deadline when the C loop
+	// takes over.
+	master, err := pollable(received)
 	if err != nil {
 		return err
 	}
@@ -183,17 +200,13 @@ func (m *Monitor) broadcastExit(code int) {
 	}
 }
 
-// listen opens the attach socket.
-func (m *Monitor) listen() (net.Listener, error) {
-	path := m.c.AttachPath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	ln, err := attach.Listen(path)
-	if err != nil {
-		return nil, fmt.Errorf("attach socket: %w", err)
-	}
+// accept serves the attach socket's clients until its deadline passes
+// (before the C loop takes over) or it is closed.
+func (m *Monitor) accept(ln *net.UnixListener) {
+	m.ln = ln
+	m.accepting = make(chan struct{})
 	go func() {
+		defer close(m.accepting)
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
@@ -202,7 +215,6 @@ func (m *Monitor) listen() (net.Listener, error) {
 			m.serve(conn)
 		}
 	}()
-	return ln, nil
 }
 
 // serve adds a client and handles what it sends: stdin, resizes, signals.
@@ -215,6 +227,12 @@ func (m *Monitor) serve(conn net.Conn) {
 		defer func() {
 			m.mu.Lock()
 			delete(m.clients, c)
+			if len(m.clients) == 0 {
+				select {
+				case m.idleCh <- struct{}{}:
+				default:
+				}
+			}
 			m.mu.Unlock()
 			conn.Close()
 		}()

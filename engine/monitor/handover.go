@@ -1,0 +1,264 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-containers/berth/engine/container"
+)
+
+// The monitor's steady state is C (engine/monitor/loop): an idle Go
+// runtime alone costs more memory than conmon does. The parameters go to
+// the loop in loopEnv and come back in resumeEnv, in one format that
+// engine/monitor/loop/loop.c parses too.
+const (
+	loopEnv   = "_BERTH_MONITOR_LOOP"
+	resumeEnv = "_BERTH_MONITOR_RESUME"
+)
+
+// Handover is what passes between the Go monitor and its C loop: the
+// container's init, the descriptors (-1: none) and how to log.
+type Handover struct {
+	pid                                int
+	listen, stdout, stderr, pty, stdin int
+	driver                             string
+	maxSize                            int64
+	maxFiles                           int
+	ID, Dir, RunDir                    string
+	logPath                            string
+}
+
+func (h *Handover) String() string {
+	return fmt.Sprintf("%d %d %d %d %d %d %s %d %d %s %s %s %s", h.pid, h.listen, h.stdout, h.stderr, h.pty, h.stdin,
+		h.driver, h.maxSize, h.maxFiles, h.ID, h.Dir, h.RunDir, h.logPath)
+}
+
+// Resuming returns the handover of a monitor the C loop re-executed, and
+// takes it out of the environment so no child inherits it.
+func Resuming() (*Handover, bool, error) {
+	v, ok := os.LookupEnv(resumeEnv)
+	if !ok {
+		return nil, false, nil
+	}
+	os.Unsetenv(resumeEnv)
+	// Executed as /proc/self/exe, the process would be called "exe".
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(filepath.Base(os.Args[0])+"\x00"))), 0, 0, 0)
+	f := strings.SplitN(v, " ", 13)
+	if len(f) != 13 {
+		return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
+	}
+	h := &Handover{driver: f[6], ID: f[9], Dir: f[10], RunDir: f[11], logPath: f[12]}
+	ints := []*int{&h.pid, &h.listen, &h.stdout, &h.stderr, &h.pty, &h.stdin, nil, nil, &h.maxFiles}
+	for i, p := range ints {
+		if p == nil {
+			continue
+		}
+		n, err := strconv.Atoi(f[i])
+		if err != nil {
+			return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
+		}
+		*p = n
+	}
+	var err error
+	if h.maxSize, err = strconv.ParseInt(f[7], 10, 64); err != nil {
+		return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
+	}
+	return h, true, nil
+}
+
+// Resume goes on monitoring a run the C loop handed back: it serves the
+// client that dialled, or records the exit, and carries on as Run does.
+func Resume(ctx context.Context, c *container.Container, h *Handover, cleanup func() error) error {
+	m, err := newMonitor(c)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	lf, err := inherited(h.listen)
+	if err != nil {
+		return err
+	}
+	ln, err := net.FileListener(lf)
+	lf.Close()
+	if err != nil {
+		return fmt.Errorf("monitor: attach socket: %w", err)
+	}
+	ul := ln.(*net.UnixListener)
+	// As the listener Run made: its socket goes when the monitor ends.
+	ul.SetUnlinkOnClose(true)
+	m.accept(ul)
+	st := &stdio{}
+	for _, p := range []struct {
+		fd int
+		f  **os.File
+	}{{h.stdout, &st.stdoutR}, {h.stderr, &st.stderrR}, {h.pty, &st.pty}, {h.stdin, &st.stdinW}} {
+		if p.fd >= 0 {
+			if *p.f, err = inherited(p.fd); err != nil {
+				st.close()
+				return err
+			}
+		}
+	}
+	m.mu.Lock()
+	m.pid, m.pty, m.stdin = h.pid, st.pty, st.stdinW
+	if st.pty != nil {
+		m.stdin = st.pty
+	}
+	m.mu.Unlock()
+	// Not back at once: the client that dialled is in the backlog still.
+	code, err := m.watch(ctx, h.pid, st, m.copyOutput(st), false)
+	return m.finish(ctx, nil, code, err, cleanup)
+}
+
+// inherited makes an *os.File of a descriptor passed across the
+// re-execution: close-on-exec again, and in the poller.
+func inherited(fd int) (*os.File, error) {
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("monitor: inherited fd %d: %w", fd, err)
+	}
+	return os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd)), nil
+}
+
+// pollable moves f to a non-blocking descriptor of its own, which
+// os.NewFile puts in the poller.
+func pollable(f *os.File) (*os.File, error) {
+	defer f.Close()
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup %s: %w", f.Name(), err)
+	}
+	return inherited(fd)
+}
+
+// idle hands the run to the C loop whenever no client is attached, until
+// the init exits (which the C loop hands back too); at once if now, else
+// when the last client leaves. Health checks keep the Go monitor. It
+// returns the channel that closes when the output ends.
+func (m *Monitor) idle(pid int, st *stdio, copied <-chan struct{}, now bool) <-chan struct{} {
+	if strings.ContainsAny(m.c.ID+m.c.Dir+m.c.RunDir+m.c.LogPath(), " \t\n") {
+		return copied
+	}
+	// A pidfd tells when the init exits without reaping it: the C loop, if
+	// it takes over meanwhile, must still find it.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return copied
+	}
+	defer unix.Close(pidfd)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
+				return
+			}
+		}
+	}()
+	if now {
+		select {
+		case m.idleCh <- struct{}{}:
+		default:
+		}
+	}
+	for {
+		select {
+		case <-exited:
+			return copied
+		case <-m.idleCh:
+			copied = m.toLoop(pid, st, copied)
+		}
+	}
+}
+
+// toLoop re-executes the monitor into its C loop, unless a client is
+// attached; it returns (with the output copied again) only when it did not.
+func (m *Monitor) toLoop(pid int, st *stdio, copied <-chan struct{}) <-chan struct{} {
+	if m.attached() {
+		return copied
+	}
+	// No client may arrive unseen: accepting stops first.
+	past := time.Unix(1, 0)
+	_ = m.ln.SetDeadline(past)
+	<-m.accepting
+	defer func() {
+		_ = m.ln.SetDeadline(time.Time{})
+		m.accept(m.ln)
+	}()
+	if m.attached() {
+		return copied
+	}
+	outputs := st.outputs()
+	for _, f := range outputs {
+		if f.SetReadDeadline(past) != nil {
+			// Not in the poller: its reads cannot be stopped.
+			return copied
+		}
+	}
+	<-copied
+	for _, f := range outputs {
+		_ = f.SetReadDeadline(time.Time{})
+	}
+	driver := m.c.Log.Driver
+	if driver != "json-file" && driver != "none" {
+		driver = "k8s-file" // LogWriter's default
+	}
+	h := &Handover{pid: pid, listen: -1, stdout: -1, stderr: -1, pty: -1, stdin: -1,
+		driver: driver, maxSize: m.c.Log.MaxSize, maxFiles: m.c.Log.MaxFiles,
+		ID: m.c.ID, Dir: m.c.Dir, RunDir: m.c.RunDir, logPath: m.c.LogPath()}
+	files := []struct {
+		fd *int
+		c  syscall.Conn
+	}{{&h.listen, m.ln}, {&h.stdout, st.stdoutR}, {&h.stderr, st.stderrR}, {&h.pty, st.pty}, {&h.stdin, st.stdinW}}
+	for _, f := range files {
+		if f.c == (*os.File)(nil) {
+			continue
+		}
+		if rc, err := f.c.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { *f.fd = int(fd) })
+		}
+	}
+	var passed []int
+	for _, f := range files {
+		if *f.fd >= 0 {
+			if _, err := unix.FcntlInt(uintptr(*f.fd), unix.F_SETFD, 0); err == nil {
+				passed = append(passed, *f.fd)
+			}
+		}
+	}
+	env := append(withoutEnv(os.Environ(), loopEnv), loopEnv+"="+h.String())
+	// Only returns when it failed: the monitor goes on in Go.
+	_ = syscall.Exec("/proc/self/exe", os.Args, env)
+	for _, fd := range passed {
+		unix.CloseOnExec(fd)
+	}
+	return m.copyOutput(st)
+}
+
+func (m *Monitor) attached() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.clients) > 0
+}
+
+func withoutEnv(env []string, name string) []string {
+	out := env[:0:0]
+	for _, e := range env {
+		if !strings.HasPrefix(e, name+"=") {
+			out = append(out, e)
+		}
+	}
+	return out
+}
