@@ -2,11 +2,11 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,7 +53,10 @@ func Resuming() (*Handover, bool, error) {
 	}
 	os.Unsetenv(resumeEnv)
 	// Executed as /proc/self/exe, the process would be called "exe".
-	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(filepath.Base(os.Args[0])+"\x00"))), 0, 0, 0)
+	if name, err := unix.BytePtrFromString(filepath.Base(os.Args[0])); err == nil {
+		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
+		runtime.KeepAlive(name)
+	}
 	f := strings.SplitN(v, " ", 13)
 	if len(f) != 13 {
 		return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
@@ -131,9 +134,9 @@ func inherited(fd int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd)), nil
 }
 
-// pollable moves f to a non-blocking descriptor of its own, which
+// toPoller moves f to a non-blocking descriptor of its own, which
 // os.NewFile puts in the poller.
-func pollable(f *os.File) (*os.File, error) {
+func toPoller(f *os.File) (*os.File, error) {
 	defer f.Close()
 	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -147,25 +150,14 @@ func pollable(f *os.File) (*os.File, error) {
 // when the last client leaves. Health checks keep the Go monitor. It
 // returns the channel that closes when the output ends.
 func (m *Monitor) idle(pid int, st *stdio, copied <-chan struct{}, now bool) <-chan struct{} {
-	if strings.ContainsAny(m.c.ID+m.c.Dir+m.c.RunDir+m.c.LogPath(), " \t\n") {
+	// The C side reads them with sscanf's %s.
+	if strings.ContainsAny(m.c.ID+m.c.Dir+m.c.RunDir+m.c.LogPath(), " \t\n\v\f\r") {
 		return copied
 	}
-	// A pidfd tells when the init exits without reaping it: the C loop, if
-	// it takes over meanwhile, must still find it.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return copied
-	}
-	defer unix.Close(pidfd)
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-		for {
-			if _, err := unix.Poll(fds, -1); !errors.Is(err, unix.EINTR) {
-				return
-			}
-		}
+		m.reapUntilInitExits(pid)
 	}()
 	if now {
 		select {
@@ -179,6 +171,32 @@ func (m *Monitor) idle(pid int, st *stdio, copied <-chan struct{}, now bool) <-c
 			return copied
 		case <-m.idleCh:
 			copied = m.toLoop(pid, st, copied)
+		}
+	}
+}
+
+// reapUntilInitExits reaps the monitor's other children (orphans of a
+// container sharing the host's pid namespace) until the init has exited,
+// and leaves the init unreaped: the C loop, if it takes over meanwhile,
+// must still find it, and waitInit then reaps it.
+func (m *Monitor) reapUntilInitExits(pid int) {
+	for {
+		// siginfo_t of a child's exit on 64-bit Linux: si_pid at byte 16.
+		var si struct {
+			signo, errno, code, _ int32
+			pid                   int32
+			_                     [108]byte
+		}
+		_, _, errno := unix.Syscall6(unix.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&si)), unix.WEXITED|unix.WNOWAIT, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+			continue
+		case errno != 0, int(si.pid) == pid:
+			return
+		}
+		var ws unix.WaitStatus
+		if got, err := unix.Wait4(int(si.pid), &ws, 0, nil); err == nil && got > 0 {
+			m.reaper.reaped(got, exitCode(ws))
 		}
 	}
 }
@@ -201,11 +219,16 @@ func (m *Monitor) toLoop(pid int, st *stdio, copied <-chan struct{}) <-chan stru
 		return copied
 	}
 	outputs := st.outputs()
+	stoppable := true
 	for _, f := range outputs {
-		if f.SetReadDeadline(past) != nil {
-			// Not in the poller: its reads cannot be stopped.
-			return copied
+		stoppable = stoppable && pollable(f) && f.SetReadDeadline(past) == nil
+	}
+	if !stoppable {
+		// A read that no deadline stops: the output stays Go's.
+		for _, f := range outputs {
+			_ = f.SetReadDeadline(time.Time{})
 		}
+		return copied
 	}
 	<-copied
 	for _, f := range outputs {
@@ -245,6 +268,21 @@ func (m *Monitor) toLoop(pid int, st *stdio, copied <-chan struct{}) <-chan stru
 		unix.CloseOnExec(fd)
 	}
 	return m.copyOutput(st)
+}
+
+// pollable tells whether f's descriptor is still non-blocking: Fd() makes
+// it blocking, and a deadline then no longer stops a read.
+func pollable(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	nonblocking := false
+	_ = rc.Control(func(fd uintptr) {
+		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nonblocking = err == nil && flags&unix.O_NONBLOCK != 0
+	})
+	return nonblocking
 }
 
 func (m *Monitor) attached() bool {

@@ -132,7 +132,7 @@ func (s *stdio) receivePty(m *Monitor) error {
 	}
 	// In the poller, so that its reads stop at a deadline when the C loop
 	// takes over.
-	master, err := pollable(received)
+	master, err := toPoller(received)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,13 @@ func (m *Monitor) handle(kind attach.Kind, p []byte) {
 		}
 	case attach.Resize:
 		if rows, cols, err := attach.Size(p); err == nil && pty != nil {
-			_ = unix.IoctlSetWinsize(int(pty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+			// Through Control, not Fd(), which would make the master
+			// blocking: its reads could no longer stop at a deadline.
+			if rc, err := pty.SyscallConn(); err == nil {
+				_ = rc.Control(func(fd uintptr) {
+					_ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+				})
+			}
 		}
 	case attach.Signal:
 		if sig, err := attach.Uint32(p); err == nil && pid > 0 {

@@ -9,20 +9,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-containers/berth/engine/attach"
 	"github.com/berth-containers/berth/engine/container"
 )
 
-// inLoop waits until the container's monitor is its C loop: one thread,
-// where the Go monitor has several.
+// inLoop waits until the container's monitor is its C loop: executed with
+// the loop's variable (the Go monitor it hands back to has another), and
+// one thread, where the Go monitor has several.
 func inLoop(t *testing.T, e *engine, name string) int {
 	t.Helper()
 	var pid int
 	waitFor(t, func() bool {
 		pid = monitorPidOf(t, e, name)
-		status, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-		return pid != 0 && strings.Contains(string(status), "\nThreads:\t1\n")
+		return pid != 0 && looping(pid)
 	})
 	return pid
+}
+
+func looping(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid))
+	status, _ := os.ReadFile(filepath.Join(dir, "status"))
+	environ, _ := os.ReadFile(filepath.Join(dir, "environ"))
+	return strings.Contains(string(status), "\nThreads:\t1\n") && bytes.Contains(environ, []byte("\x00_BERTH_MONITOR_LOOP="))
 }
 
 // TestMonitorLoopLogs: the C loop logs what an idle container writes as the
@@ -81,11 +89,10 @@ func TestMonitorLoopLogs(t *testing.T) {
 				}
 			}
 		}
-		if now := monitorPidOf(t, e, name); now != pid {
-			t.Errorf("%s: monitor %d replaced by %d", driver, pid, now)
-		}
 		// No Go came back for the output: still the loop.
-		inLoop(t, e, name)
+		if !looping(pid) {
+			t.Errorf("%s: monitor %d left its loop", driver, pid)
+		}
 		e.ok("rm", "-f", name)
 	}
 
@@ -146,10 +153,7 @@ func TestMonitorLoopHandsBack(t *testing.T) {
 	if err := attached.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool {
-		status, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(monitorPidOf(t, e, "watched")), "status"))
-		return !strings.Contains(string(status), "\nThreads:\t1\n")
-	})
+	waitFor(t, func() bool { return !looping(monitorPidOf(t, e, "watched")) })
 	_ = attached.Process.Kill()
 	_ = attached.Wait()
 	inLoop(t, e, "watched")
@@ -157,6 +161,29 @@ func TestMonitorLoopHandsBack(t *testing.T) {
 		t.Errorf("after the client left: %q", out)
 	}
 	e.ok("rm", "-f", "watched")
+
+	// A terminal resized by a client (as docker attach does at once): the
+	// loop takes over again after it, and the size reached the pty.
+	e.ok("run", "-d", "-t", "--name", "tty", "--network", "none", "busybox", "sh", "-c", "until [ -e /tmp/go ]; do sleep 0.05; done; stty size; exec sleep 1000")
+	inLoop(t, e, "tty")
+	dir := filepath.Dir(strings.TrimSpace(e.ok("inspect", "--format", "{{.LogPath}}", "tty")))
+	ctr, err := container.Open(dir, strings.Replace(dir, e.root, e.runroot, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := attach.Dial(ctr.AttachPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := attach.New(conn).WriteResize(33, 77); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !looping(monitorPidOf(t, e, "tty")) })
+	conn.Close()
+	inLoop(t, e, "tty")
+	e.ok("exec", "tty", "touch", "/tmp/go")
+	waitFor(t, func() bool { return strings.Contains(e.ok("logs", "tty"), "33 77") })
+	e.ok("rm", "-f", "tty")
 
 	// Exits while in the loop.
 	e.ok("run", "-d", "--name", "exits", "--network", "none", "busybox", "sh", "-c", "until [ -e /tmp/go ]; do sleep 0.05; done; exit 7")

@@ -230,16 +230,20 @@ static void hand_back(const struct loop *l, int sig_fd)
 {
 	extern char **environ;
 	static char *envp[4096];
-	static char resume[1 << 13];
+	size_t len = sizeof(RESUME_ENV "=") + strlen(l->params);
+	char *resume = malloc(len); // just before execve: no lasting cost
 	sigset_t set;
 	int envc = 0;
 	for (char **e = environ; *e != NULL && envc < 4094; e++)
 		if (strncmp(*e, LOOP_ENV "=", sizeof(LOOP_ENV)) != 0)
 			envp[envc++] = *e;
-	snprintf(resume, sizeof(resume), RESUME_ENV "=%s", l->params);
+	if (resume == NULL)
+		_exit(125);
+	snprintf(resume, len, RESUME_ENV "=%s", l->params);
 	envp[envc++] = resume;
 	envp[envc] = NULL;
-	close(sig_fd);
+	if (sig_fd >= 0)
+		close(sig_fd);
 	if (l->log_fd >= 0)
 		close(l->log_fd);
 	sigemptyset(&set);
@@ -276,10 +280,10 @@ static void run(struct loop *l)
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	l->log_fd = -1;
 	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sig_fd < 0)
 		hand_back(l, -1);
-	l->log_fd = -1;
 	if (l->driver != DRIVER_NONE) {
 		struct stat st;
 		l->log_fd = open(l->log_path, O_CREAT | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
