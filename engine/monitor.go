@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,12 +31,9 @@ func monitorCommandDef() *cli.Command {
 				if err != nil {
 					return err
 				}
-				ctr, err := container.Open(h.Dir, h.RunDir)
-				if err == nil && ctr.ID != h.ID {
-					err = fmt.Errorf("its record in %s is of container %s", h.Dir, ctr.ID)
-				}
+				ctr, err := openMonitored(h.ID, h.Dir, h.RunDir)
 				if err != nil {
-					return fmt.Errorf("monitor: container %s: %w", h.ID, err)
+					return err
 				}
 				return monitor.Resume(c.Context, ctr, h, monitorCleanup(c.Context, c, ctr))
 			}
@@ -69,14 +65,10 @@ func monitorCommandDef() *cli.Command {
 					first = f
 				}
 			}
-			ctr, err := container.Open(dir, runDir)
-			if err == nil && ctr.ID != id {
-				err = fmt.Errorf("its record in %s is of container %s", dir, ctr.ID)
-			}
+			ctr, err := openMonitored(id, dir, runDir)
 			if err != nil {
-				msg := fmt.Sprintf("monitor: container %s: %v", id, err)
-				_, _ = sync.WriteString(msg)
-				return errors.New(msg)
+				_, _ = sync.WriteString(err.Error())
+				return err
 			}
 			ctx := c.Context
 			if words[4] != "-" {
@@ -85,6 +77,18 @@ func monitorCommandDef() *cli.Command {
 			return monitor.Run(ctx, ctr, sync, first, time.Unix(0, nanos), monitorCleanup(ctx, c, ctr))
 		},
 	}
+}
+
+// openMonitored reads the record of the container the monitor was given.
+func openMonitored(id, dir, runDir string) (*container.Container, error) {
+	ctr, err := container.Open(dir, runDir)
+	if err == nil && ctr.ID != id {
+		err = fmt.Errorf("its record in %s is of container %s", dir, ctr.ID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("monitor: container %s: %w", id, err)
+	}
+	return ctr, nil
 }
 
 // monitorCleanup is what the monitor does after the last run: unmount the

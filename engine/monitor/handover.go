@@ -57,25 +57,11 @@ func Resuming() (*Handover, bool, error) {
 		_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(name)), 0, 0, 0)
 		runtime.KeepAlive(name)
 	}
-	f := strings.SplitN(v, " ", 13)
-	if len(f) != 13 {
-		return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
-	}
-	h := &Handover{driver: f[6], ID: f[9], Dir: f[10], RunDir: f[11], logPath: f[12]}
-	ints := []*int{&h.pid, &h.listen, &h.stdout, &h.stderr, &h.pty, &h.stdin, nil, nil, &h.maxFiles}
-	for i, p := range ints {
-		if p == nil {
-			continue
-		}
-		n, err := strconv.Atoi(f[i])
-		if err != nil {
-			return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
-		}
-		*p = n
-	}
-	var err error
-	if h.maxSize, err = strconv.ParseInt(f[7], 10, 64); err != nil {
-		return nil, true, fmt.Errorf("monitor: bad %s %q", resumeEnv, v)
+	// The log path, last, is not read back: the container's record has it.
+	h := &Handover{}
+	if _, err := fmt.Sscanf(v, "%d %d %d %d %d %d %s %d %d %s %s %s", &h.pid, &h.listen, &h.stdout, &h.stderr, &h.pty, &h.stdin,
+		&h.driver, &h.maxSize, &h.maxFiles, &h.ID, &h.Dir, &h.RunDir); err != nil {
+		return nil, true, fmt.Errorf("monitor: bad %s %q: %w", resumeEnv, v, err)
 	}
 	return h, true, nil
 }
@@ -241,23 +227,20 @@ func (m *Monitor) toLoop(pid int, st *stdio, copied <-chan struct{}) <-chan stru
 	h := &Handover{pid: pid, listen: -1, stdout: -1, stderr: -1, pty: -1, stdin: -1,
 		driver: driver, maxSize: m.c.Log.MaxSize, maxFiles: m.c.Log.MaxFiles,
 		ID: m.c.ID, Dir: m.c.Dir, RunDir: m.c.RunDir, logPath: m.c.LogPath()}
-	files := []struct {
+	h.listen, _ = rawFd(m.ln)
+	for _, f := range []struct {
 		fd *int
-		c  syscall.Conn
-	}{{&h.listen, m.ln}, {&h.stdout, st.stdoutR}, {&h.stderr, st.stderrR}, {&h.pty, st.pty}, {&h.stdin, st.stdinW}}
-	for _, f := range files {
-		if f.c == (*os.File)(nil) {
-			continue
-		}
-		if rc, err := f.c.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) { *f.fd = int(fd) })
+		f  *os.File
+	}{{&h.stdout, st.stdoutR}, {&h.stderr, st.stderrR}, {&h.pty, st.pty}, {&h.stdin, st.stdinW}} {
+		if f.f != nil {
+			*f.fd, _ = rawFd(f.f)
 		}
 	}
 	var passed []int
-	for _, f := range files {
-		if *f.fd >= 0 {
-			if _, err := unix.FcntlInt(uintptr(*f.fd), unix.F_SETFD, 0); err == nil {
-				passed = append(passed, *f.fd)
+	for _, fd := range []int{h.listen, h.stdout, h.stderr, h.pty, h.stdin} {
+		if fd >= 0 {
+			if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err == nil {
+				passed = append(passed, fd)
 			}
 		}
 	}
@@ -273,16 +256,26 @@ func (m *Monitor) toLoop(pid int, st *stdio, copied <-chan struct{}) <-chan stru
 // pollable tells whether f's descriptor is still non-blocking: Fd() makes
 // it blocking, and a deadline then no longer stops a read.
 func pollable(f *os.File) bool {
-	rc, err := f.SyscallConn()
-	if err != nil {
+	fd, ok := rawFd(f)
+	if !ok {
 		return false
 	}
-	nonblocking := false
-	_ = rc.Control(func(fd uintptr) {
-		flags, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		nonblocking = err == nil && flags&unix.O_NONBLOCK != 0
-	})
-	return nonblocking
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && flags&unix.O_NONBLOCK != 0
+}
+
+// rawFd is c's descriptor, read without Fd() (which would make it
+// blocking); -1 and false when c is closed.
+func rawFd(c syscall.Conn) (int, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, false
+	}
+	fd := -1
+	if rc.Control(func(raw uintptr) { fd = int(raw) }) != nil {
+		return -1, false
+	}
+	return fd, true
 }
 
 func (m *Monitor) attached() bool {

@@ -45,7 +45,7 @@ type Monitor struct {
 	// ln is the attach socket; accepting closes when its accept loop ends.
 	ln        *net.UnixListener
 	accepting chan struct{}
-	// idle has a value when the last client left: time to try the C loop.
+	// idleCh has a value when the last client left: time to try the C loop.
 	idleCh chan struct{}
 	reaper *reaper
 	// healthRestart: the health check asked for a run again (podman's
@@ -197,22 +197,22 @@ func (m *Monitor) restart(code int) bool {
 		}
 		wait = backoff(m.c.RestartCount)
 	}
-	if !m.markRestarting(true) {
+	if !m.markRestarting() {
 		return false
 	}
 	if wait > 0 {
 		time.Sleep(wait)
-		return m.markRestarting(true)
+		return m.markRestarting()
 	}
 	return true
 }
 
-// markRestarting records whether a restart is on its way, unless the
+// markRestarting records that a restart is on its way, unless the
 // container was stopped, and reports whether it is.
-func (m *Monitor) markRestarting(on bool) bool {
+func (m *Monitor) markRestarting() bool {
 	restarting := false
 	_ = m.c.Update(func(st *container.State) error {
-		st.Restarting = on && !st.Stopped
+		st.Restarting = !st.Stopped
 		restarting = st.Restarting
 		return nil
 	})

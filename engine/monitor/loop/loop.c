@@ -295,9 +295,10 @@ static void run(struct loop *l)
 	fds[3].fd = sig_fd;
 	for (int i = 0; i < 4; i++)
 		fds[i].events = POLLIN;
+	// Once here (an exit before the signalfd), then at each SIGCHLD.
+	if (init_exited(l))
+		hand_back(l, sig_fd);
 	for (;;) {
-		if (init_exited(l))
-			hand_back(l, sig_fd);
 		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -309,6 +310,8 @@ static void run(struct loop *l)
 			struct signalfd_siginfo si;
 			while (read(sig_fd, &si, sizeof(si)) > 0)
 				;
+			if (init_exited(l))
+				hand_back(l, sig_fd);
 		}
 		for (int i = 0; i < 2; i++) {
 			if (fds[i].fd < 0 || fds[i].revents == 0)
