@@ -291,7 +291,10 @@ func Stop(ctx context.Context, s storage.Store, c *Container, timeout time.Durat
 var errTimeout = errors.New("timed out waiting for the container to exit")
 
 // WaitExit waits until the container has exited (its monitor has recorded
-// it), at most timeout (0: no limit), and returns its exit code.
+// it and finished its clean-up), and returns its exit code. timeout (0: no
+// limit) is for the container's init to exit: the monitor's work after
+// that is waited for however long it takes, since under load (a hundred
+// removals at once on two cores) it takes longer than any fixed limit.
 func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.Duration) (int, error) {
 	var deadline <-chan time.Time
 	if timeout > 0 {
@@ -299,8 +302,8 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 		defer t.Stop()
 		deadline = t.C
 	}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
+	var monitor *pidWaiter
+	defer func() { monitor.close() }()
 	for {
 		if err := Refresh(ctx, s, c); err != nil {
 			if errors.Is(err, fs.ErrNotExist) && c.AutoRemove {
@@ -308,19 +311,71 @@ func WaitExit(ctx context.Context, s storage.Store, c *Container, timeout time.D
 			}
 			return 0, err
 		}
-		// Exited, and the monitor (if any) has finished its cleanup.
-		if c.Status == Exited || c.Status == Created {
-			if !c.MonitorAlive() {
-				return c.ExitCode, nil
-			}
+		alive := c.MonitorAlive()
+		if (c.Status == Exited || c.Status == Created) && !alive {
+			return c.ExitCode, nil
 		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-deadline:
-			return 0, errTimeout
-		case <-tick.C:
+			if !c.initExited() {
+				return 0, errTimeout
+			}
+			deadline = nil
+		default:
 		}
+		if !alive {
+			// Unmonitored (its monitor was killed): the runtime is asked again.
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if monitor == nil || monitor.pid != c.MonitorPid {
+			monitor.close()
+			monitor = newPidWaiter(c.MonitorPid)
+		}
+		monitor.wait(100 * time.Millisecond)
+	}
+}
+
+// initExited tells whether the container's init has exited: the monitor,
+// whose child it is, may not have said so yet.
+func (c *Container) initExited() bool {
+	if c.Status == Exited || c.Status == Created || c.Pid <= 0 {
+		return true
+	}
+	_, st, err := rtstate.ProcessStart(c.Pid)
+	return err != nil || st == 'Z' || st == 'X'
+}
+
+// pidWaiter waits for a process to exit through its pidfd, not by reading
+// its state over and over: many waiters at once would cost the host more
+// than what they wait for.
+type pidWaiter struct {
+	pid, fd int
+}
+
+func newPidWaiter(pid int) *pidWaiter {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		fd = -1 // gone already, or an old kernel: wait merely sleeps
+	}
+	return &pidWaiter{pid: pid, fd: fd}
+}
+
+// wait returns when the process has exited, or after at most d.
+func (w *pidWaiter) wait(d time.Duration) {
+	if w.fd < 0 {
+		time.Sleep(min(d, 20*time.Millisecond))
+		return
+	}
+	fds := []unix.PollFd{{Fd: int32(w.fd), Events: unix.POLLIN}}
+	_, _ = unix.Poll(fds, int(d.Milliseconds()))
+}
+
+func (w *pidWaiter) close() {
+	if w != nil && w.fd >= 0 {
+		unix.Close(w.fd)
 	}
 }
 
